@@ -1,0 +1,249 @@
+"""The transaction executor hook: fees paid from prepaid lots instead of the ETH balance.
+
+A mixin over the fork's TransactionExecutor (see vm.py). Per transaction it decides who pays
+(`Payment`), validates everything stock py-evm would (and what it misses), runs the EVM
+unchanged, then charges the lots and moves the fee out of the vault — all inside the
+transaction's own state transition, through the journaled state API.
+"""
+import enum
+from typing import Optional, Tuple
+
+from eth._utils.address import generate_contract_address
+from eth._utils.state import code_is_delegation_designation
+from eth.abc import ComputationAPI, MessageAPI, SignedTransactionAPI
+from eth.constants import CREATE_CONTRACT_ADDRESS, SECPK1_N
+from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
+from eth.vm.forks.shanghai.constants import MAX_INITCODE_SIZE
+from eth.vm.forks.spurious_dragon._utils import collect_touched_accounts
+from eth.vm.message import Message
+from eth_utils import ValidationError, encode_hex, to_checksum_address
+
+from .genesis import FeeConfig
+from .lots import account_available, release_time
+from .vault import FeeAccount, charge_account, charge_logs, read_account
+
+DEPOSIT_SELECTOR = bytes.fromhex("d0e30db0")  # deposit()
+NONCE_LIMIT = 2**64 - 1
+FEE_LOGS_ATTRIBUTE = "fee_plugin_logs"
+
+
+class Payment(enum.Enum):
+    LOTS = "lots"  # the sender's fee lots pay
+    NATIVE = "native"  # the standard Ethereum way, from the ETH balance
+
+
+class FeeValidationError(ValidationError):
+    """A transaction the fee rules make invalid; it is not included and changes nothing."""
+
+
+def _describe(tx: SignedTransactionAPI) -> str:
+    return f"transaction {encode_hex(tx.hash)} from {to_checksum_address(tx.sender)}"
+
+
+class FeeExecutorMixin:
+    """Mix in before the fork's TransactionExecutor; `fee_config` is set per genesis."""
+
+    fee_config: FeeConfig = None
+
+    _payment: Optional[Payment] = None
+    _account: Optional[FeeAccount] = None
+
+    # -- validation -----------------------------------------------------------------
+
+    def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
+        if self._max_fee_wei(transaction) == 0:
+            # eth_call / estimate style (gas price 0): nothing paid, nothing charged.
+            self._payment = Payment.NATIVE
+            return super().validate_transaction(transaction)
+        self._validate_common(transaction)
+        self._payment, self._account = self._choose_payment(transaction)
+        if self._payment is Payment.NATIVE:
+            super().validate_transaction(transaction)
+        else:
+            self._validate_lot_paid(transaction)
+
+    def _validate_common(self, tx: SignedTransactionAPI) -> None:
+        """Checks stock py-evm skips for some transaction types (internals notes)."""
+        state = self.vm_state
+        chain_id = state.execution_context.chain_id
+        if tx.chain_id is not None and tx.chain_id != chain_id:
+            raise FeeValidationError(
+                f"{_describe(tx)}: chain id {tx.chain_id} != this chain's {chain_id}"
+            )
+        if tx.gas < tx.intrinsic_gas:
+            raise FeeValidationError(
+                f"{_describe(tx)}: gas limit {tx.gas} < intrinsic gas {tx.intrinsic_gas}"
+            )
+        floor_gas = self.calc_data_floor_gas(tx, 0, 0)  # EIP-7623; 0 before Prague
+        if tx.gas < floor_gas:
+            raise FeeValidationError(
+                f"{_describe(tx)}: gas limit {tx.gas} < calldata floor gas {floor_gas}"
+            )
+        if tx.to == CREATE_CONTRACT_ADDRESS and len(tx.data) > MAX_INITCODE_SIZE:
+            raise FeeValidationError(
+                f"{_describe(tx)}: init code {len(tx.data)} bytes > {MAX_INITCODE_SIZE}"
+            )
+        if tx.s == 0 or tx.s > SECPK1_N // 2:
+            raise FeeValidationError(f"{_describe(tx)}: invalid signature s value")
+        if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
+            raise FeeValidationError(
+                f"{_describe(tx)}: max priority fee {tx.max_priority_fee_per_gas} > "
+                f"max fee {tx.max_fee_per_gas}"
+            )
+        base_fee = state.execution_context.base_fee_per_gas
+        if tx.max_fee_per_gas < base_fee:
+            raise FeeValidationError(
+                f"{_describe(tx)}: max fee per gas {tx.max_fee_per_gas} < "
+                f"block base fee {base_fee}"
+            )
+        nonce = state.get_nonce(tx.sender)
+        if tx.nonce != nonce:
+            raise FeeValidationError(f"{_describe(tx)}: nonce {tx.nonce}, expected {nonce}")
+        if nonce >= NONCE_LIMIT:
+            raise FeeValidationError(f"{_describe(tx)}: sender nonce at its limit")
+        code = state.get_code(tx.sender)
+        if code and not code_is_delegation_designation(code):
+            raise FeeValidationError(f"{_describe(tx)}: sender has code (EIP-3607)")
+
+    def _choose_payment(
+        self, tx: SignedTransactionAPI
+    ) -> Tuple[Payment, Optional[FeeAccount]]:
+        required_wei = self._max_fee_wei(tx)
+        cfg = self.fee_config
+        account = read_account(self.vm_state, cfg.vault, tx.sender)
+        header = account.header
+        t = self.vm_state.execution_context.timestamp
+        available_wei = account_available(account.lots, t, cfg.release_policy)
+        can_pay = header.opened and not header.frozen and available_wei >= required_wei
+        if can_pay and tx.type_id != BLOB_TX_TYPE:
+            return Payment.LOTS, account
+        if self._is_bootstrap_deposit(tx):
+            return Payment.NATIVE, None
+        if not header.opened and cfg.no_account == "native":
+            return Payment.NATIVE, None
+        raise FeeValidationError(self._refusal(tx, account, available_wei, required_wei))
+
+    def _refusal(
+        self, tx: SignedTransactionAPI, account: FeeAccount, available_wei: int, required_wei: int
+    ) -> str:
+        header = account.header
+        if not header.opened:
+            return f"{_describe(tx)}: sender has no fee account (deposit into the vault first)"
+        if header.frozen:
+            return f"{_describe(tx)}: sender's fee account is frozen"
+        if tx.type_id == BLOB_TX_TYPE:
+            return f"{_describe(tx)}: blob transactions cannot be paid from fee lots"
+        t = self.vm_state.execution_context.timestamp
+        policy = self.fee_config.release_policy
+        when = release_time(account.lots, required_wei, t, policy)
+        release = (
+            f"enough is released at block time {when}"
+            if when is not None
+            else "the current lots never release enough"
+        )
+        return (
+            f"{_describe(tx)}: prepaid fee available {available_wei} wei < required "
+            f"{required_wei} wei (gas {tx.gas} x max fee {tx.max_fee_per_gas}) at block "
+            f"time {t}; {release}"
+        )
+
+    def _is_bootstrap_deposit(self, tx: SignedTransactionAPI) -> bool:
+        return tx.to == self.fee_config.vault and tx.data[:4] == DEPOSIT_SELECTOR
+
+    def _max_fee_wei(self, tx: SignedTransactionAPI) -> int:
+        # Legacy transactions expose gas_price as max_fee_per_gas; a zero gas price in the
+        # state (costless execution) means nothing is paid.
+        if self.vm_state.get_gas_price(tx) == 0:
+            return 0
+        return tx.gas * tx.max_fee_per_gas
+
+    def _validate_lot_paid(self, tx: SignedTransactionAPI) -> None:
+        tx.validate()
+        balance = self.vm_state.get_balance(tx.sender)
+        if balance < tx.value:
+            raise FeeValidationError(
+                f"{_describe(tx)}: value {tx.value} wei > ETH balance {balance} wei "
+                "(gas is paid from fee lots; the balance only has to cover value)"
+            )
+
+    # -- message: everything stock does except buying gas --------------------------
+
+    def build_evm_message(self, transaction: SignedTransactionAPI) -> MessageAPI:
+        if self._payment is Payment.NATIVE:
+            return super().build_evm_message(transaction)
+        state = self.vm_state
+        state.increment_nonce(transaction.sender)
+        refund = self.calc_message_refund(transaction)
+        if transaction.to == CREATE_CONTRACT_ADDRESS:
+            create_address = generate_contract_address(
+                transaction.sender, state.get_nonce(transaction.sender) - 1
+            )
+            data, code, is_delegation = b"", transaction.data, False
+        else:
+            create_address = None
+            data = transaction.data
+            code, delegation_address = self.get_code_at_address(transaction.to)
+            is_delegation = delegation_address is not None
+        return Message(
+            gas=transaction.gas - transaction.intrinsic_gas,
+            to=transaction.to,
+            sender=transaction.sender,
+            value=transaction.value,
+            data=data,
+            code=code,
+            create_address=create_address,
+            refund=refund,
+            is_delegation=is_delegation,
+        )
+
+    # -- after execution: charge the lots -----------------------------------------
+
+    def finalize_computation(
+        self, transaction: SignedTransactionAPI, computation: ComputationAPI
+    ) -> ComputationAPI:
+        if self._payment is Payment.NATIVE:
+            return super().finalize_computation(transaction, computation)
+        state = self.vm_state
+        cfg = self.fee_config
+        gas_remaining = computation.get_gas_remaining()
+        gas_refund = self.calculate_gas_refund(computation, transaction.gas - gas_remaining)
+        computation.data_floor_gas = self.calc_data_floor_gas(
+            transaction, transaction.gas - gas_remaining, gas_refund
+        )
+        billed_gas = (
+            transaction.gas - gas_remaining - gas_refund + computation.data_floor_gas
+        )
+        fee_wei = billed_gas * state.get_gas_price(transaction)
+        tip_wei = billed_gas * state.get_tip(transaction)
+        assert 0 <= tip_wei <= fee_wei, (tip_wei, fee_wei)
+
+        # Re-read: the transaction may itself have called the vault (deposit, sweep).
+        account = read_account(state, cfg.vault, transaction.sender)
+        charge = charge_account(
+            state,
+            cfg.vault,
+            account,
+            fee_wei,
+            state.execution_context.timestamp,
+            cfg.release_policy,
+            cfg.low_balance_wei,
+        )
+        vault_out_wei = fee_wei + charge.swept_wei
+        assert state.get_balance(cfg.vault) >= vault_out_wei, "vault holds every live lot"
+        state.delta_balance(cfg.vault, -vault_out_wei)
+        state.delta_balance(state.coinbase, tip_wei)
+        treasury_in_wei = fee_wei - tip_wei + charge.swept_wei
+        if treasury_in_wei:
+            state.delta_balance(cfg.treasury, treasury_in_wei)
+        setattr(
+            computation,
+            FEE_LOGS_ATTRIBUTE,
+            charge_logs(cfg.vault, transaction.sender, charge, billed_gas),
+        )
+
+        for address in computation.get_accounts_for_deletion():
+            state.delete_account(address)
+        for address in collect_touched_accounts(computation):
+            if state.account_exists(address) and state.account_is_empty(address):
+                state.delete_account(address)
+        return computation

@@ -1,0 +1,153 @@
+"""Read-only queries at the head block, with the head block's own context.
+
+py-evm's call path (`get_transaction_result`) executes in a fresh child header stamped with
+the wall clock, so a view that depends on block.timestamp (lot release) would disagree with
+the head. These helpers execute on the head's state with the head header, as geth's
+eth_call "latest" does.
+"""
+from dataclasses import dataclass
+from typing import Any, Optional, Tuple
+
+from eth.abc import BlockHeaderAPI, ChainAPI, ComputationAPI
+from eth.constants import ZERO_ADDRESS
+from eth.vm.spoof import SpoofTransaction
+from eth_abi import decode, encode
+from eth_typing import Address
+from eth_utils import to_canonical_address
+
+from .artifact import vault_function
+from .layout import Header
+from .lots import Status, account_available, account_status, is_expired, lot_available, released
+from .vault import read_account
+
+CALL_GAS = 30_000_000
+
+
+class CallError(Exception):
+    """A read-only call that reverted or failed; carries the EVM error."""
+
+
+@dataclass(frozen=True)
+class LotView:
+    slot: int
+    amount_wei: int
+    used_wei: int
+    start: int
+    expiry: int
+    released_wei: int
+    available_wei: int
+    expired: bool
+
+
+@dataclass(frozen=True)
+class FeeAccountView:
+    """An account as a user or regulator sees it at one block."""
+
+    address: Address
+    block_number: int
+    timestamp: int
+    status: Status
+    available_wei: int
+    frozen: bool
+    lots: Tuple[LotView, ...]
+    deposited_wei: int
+    charged_wei: int
+    expired_wei: int  # swept remainders
+    recorded_available_wei: int  # as recorded by the last update
+    recorded_status: Status
+
+    @property
+    def remaining_wei(self) -> int:
+        """Σ (A − u) over live lots: what the vault still holds for this account."""
+        return sum(lot.amount_wei - lot.used_wei for lot in self.lots)
+
+
+def _head_state(chain: ChainAPI, header: Optional[BlockHeaderAPI] = None):
+    header = chain.get_canonical_head() if header is None else header
+    vm = chain.get_vm(header)
+    return vm.build_state(
+        chain.chaindb.db, header, vm.chain_context, vm.previous_hashes
+    ), header
+
+
+def fee_account(chain: ChainAPI, address: Any, header: Optional[BlockHeaderAPI] = None) -> FeeAccountView:
+    """The fee account at the head block (or `header`), at that block's timestamp."""
+    owner = to_canonical_address(address)
+    state, header = _head_state(chain, header)
+    cfg = chain.get_vm(header).fee_genesis.fee
+    account = read_account(state, cfg.vault, owner)
+    t = header.timestamp
+    policy = cfg.release_policy
+    h: Header = account.header
+    lots = tuple(
+        LotView(
+            slot=lot.slot,
+            amount_wei=lot.amount,
+            used_wei=lot.used,
+            start=lot.start,
+            expiry=lot.expiry,
+            released_wei=released(lot, t, policy),
+            available_wei=lot_available(lot, t, policy),
+            expired=is_expired(lot, t),
+        )
+        for lot in account.lots
+    )
+    return FeeAccountView(
+        address=owner,
+        block_number=header.block_number,
+        timestamp=t,
+        status=account_status(h.opened, h.frozen, account.lots, t, policy, cfg.low_balance_wei),
+        available_wei=account_available(account.lots, t, policy),
+        frozen=h.frozen,
+        lots=lots,
+        deposited_wei=h.deposited,
+        charged_wei=h.charged,
+        expired_wei=h.expired,
+        recorded_available_wei=h.available,
+        recorded_status=Status(h.status),
+    )
+
+
+def call_latest(
+    chain: ChainAPI,
+    to: Any,
+    data: bytes,
+    sender: Any = ZERO_ADDRESS,
+    gas: int = CALL_GAS,
+    header: Optional[BlockHeaderAPI] = None,
+) -> ComputationAPI:
+    """Execute a read-only call on the head state with the head's block context.
+
+    Nothing is persisted and nothing is charged (gas price 0). Returns the computation.
+    """
+    header = chain.get_canonical_head() if header is None else header
+    call_header = header.copy(base_fee_per_gas=0) if hasattr(header, "base_fee_per_gas") else header
+    state, _ = _head_state(chain, call_header)
+    sender = to_canonical_address(sender)
+    vm = chain.get_vm(header)
+    unsigned = vm.create_unsigned_transaction(
+        nonce=state.get_nonce(sender),
+        gas_price=0,
+        gas=gas,
+        to=to_canonical_address(to),
+        value=0,
+        data=data,
+    )
+    snapshot = state.snapshot()
+    try:
+        return state.costless_execute_transaction(SpoofTransaction(unsigned, from_=sender))
+    finally:
+        state.revert(snapshot)
+
+
+def call_vault(chain: ChainAPI, function: str, *args: Any, header: Optional[BlockHeaderAPI] = None) -> Any:
+    """Call a vault view by name like eth_call "latest"; returns the decoded value(s)."""
+    fn = vault_function(function)
+    cfg = chain.get_vm(header or chain.get_canonical_head()).fee_genesis.fee
+    computation = call_latest(
+        chain, cfg.vault, fn.selector + encode(fn.input_types, args), header=header
+    )
+    if computation.is_error:
+        raise CallError(f"vault.{function}{args} failed: {computation.error!r}")
+    values = decode(fn.output_types, computation.output)
+    return values[0] if len(values) == 1 else values

@@ -1,0 +1,191 @@
+"""Fee accounts in the vault's storage, read and written through py-evm's state API.
+
+Every write goes through `state.set_storage`/`delta_balance`, so it is journaled with the
+transaction and reverts with it. Each header and lot slot is read at most once per call.
+"""
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Tuple
+
+from eth_typing import Address
+from eth_utils import keccak
+
+from .layout import (
+    Header,
+    Lot,
+    account_base_slot,
+    head0_slot,
+    head1_slot,
+    lot_slot,
+    pack_head0,
+    pack_head1,
+    pack_lot,
+    unpack_header,
+    unpack_lot,
+)
+from .lots import (
+    ReleasePolicy,
+    Status,
+    account_available,
+    account_status,
+    allocate_charge,
+    apply_allocation,
+    is_expired,
+)
+
+# Events the hook emits from the vault address; declared identically in FeeVault.vy.
+FEE_CHARGED_TOPIC = int.from_bytes(
+    keccak(b"FeeCharged(address,uint256,uint256,uint256,uint8)"), "big"
+)
+LOT_CHARGED_TOPIC = int.from_bytes(keccak(b"LotCharged(address,uint256,uint256)"), "big")
+LOT_EXPIRED_TOPIC = int.from_bytes(keccak(b"LotExpired(address,uint256,uint256)"), "big")
+STATUS_CHANGED_TOPIC = int.from_bytes(
+    keccak(b"StatusChanged(address,uint8,uint8)"), "big"
+)
+
+LogEntry = Tuple[bytes, Tuple[int, ...], bytes]
+
+
+@lru_cache(maxsize=65536)
+def _base_slot(owner: bytes) -> int:
+    # Pure function of the address: caching it cannot change consensus results.
+    return account_base_slot(owner)
+
+
+@dataclass(frozen=True)
+class FeeAccount:
+    """An account's header and live lots as stored (lots in ascending slot order)."""
+
+    owner: Address
+    header: Header
+    lots: Tuple[Lot, ...]
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What one fee charge did, for the receipt logs and the caller's ETH moves."""
+
+    fee_wei: int
+    allocation: Tuple[Tuple[int, int], ...]  # (slot, wei) in charge order
+    swept: Tuple[Tuple[int, int], ...]  # (slot, expired remainder wei)
+    available_after_wei: int
+    status_before: Status
+    status_after: Status
+
+    @property
+    def swept_wei(self) -> int:
+        return sum(remainder for _, remainder in self.swept)
+
+
+def read_account(state, vault: Address, owner: Address) -> FeeAccount:
+    base = _base_slot(owner)
+    header = unpack_header(
+        state.get_storage(vault, head0_slot(base)),
+        state.get_storage(vault, head1_slot(base)),
+    )
+    lots = tuple(
+        unpack_lot(i, state.get_storage(vault, lot_slot(base, i)))
+        for i in header.live_slots()
+    )
+    return FeeAccount(owner, header, lots)
+
+
+def charge_account(
+    state,
+    vault: Address,
+    account: FeeAccount,
+    fee_wei: int,
+    t: int,
+    policy: ReleasePolicy,
+    low_balance_wei: int,
+) -> Charge:
+    """Sweep the account's expired lots, take `fee_wei` from its lots, record the result.
+
+    Moves no ETH: the caller moves exactly `fee_wei + swept_wei` out of the vault.
+    """
+    header = account.header
+    base = _base_slot(account.owner)
+    swept = tuple((lot.slot, lot.remaining) for lot in account.lots if is_expired(lot, t))
+    live = tuple(lot for lot in account.lots if not is_expired(lot, t))
+    allocation = allocate_charge(live, fee_wei, t, policy)
+    charged = apply_allocation(live, allocation)
+
+    touched = {slot for slot, _ in allocation}
+    for lot in charged:
+        if lot.slot in touched:
+            state.set_storage(vault, lot_slot(base, lot.slot), pack_lot(lot))
+    live_mask = header.live_mask
+    for slot, _ in swept:
+        state.set_storage(vault, lot_slot(base, slot), 0)
+        live_mask &= ~(1 << slot)
+
+    available_after = account_available(charged, t, policy)
+    status_after = account_status(
+        header.opened, header.frozen, charged, t, policy, low_balance_wei
+    )
+    new_header = Header(
+        deposited=header.deposited,
+        charged=header.charged + fee_wei,
+        live_mask=live_mask,
+        expired=header.expired + sum(remainder for _, remainder in swept),
+        available=available_after,
+        status=int(status_after),
+        flags=header.flags,
+    )
+    # Accounting identity, exact in wei: deposited = charged + expired + remaining.
+    assert new_header.deposited == (
+        new_header.charged + new_header.expired + sum(lot.remaining for lot in charged)
+    ), (account, new_header, charged)
+    if (new_header.deposited, new_header.charged, new_header.live_mask) != (
+        header.deposited,
+        header.charged,
+        header.live_mask,
+    ):
+        state.set_storage(vault, head0_slot(base), pack_head0(new_header))
+    if new_header != header:
+        state.set_storage(vault, head1_slot(base), pack_head1(new_header))
+
+    return Charge(
+        fee_wei=fee_wei,
+        allocation=allocation,
+        swept=swept,
+        available_after_wei=available_after,
+        status_before=Status(header.status),
+        status_after=status_after,
+    )
+
+
+def _word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def charge_logs(vault: Address, payer: Address, charge: Charge, gas_used: int) -> Tuple[LogEntry, ...]:
+    """Receipt logs for a charge, ABI-encoded by hand (static types only, no eth-abi)."""
+    payer_topic = int.from_bytes(payer, "big")
+    logs = [
+        (vault, (LOT_EXPIRED_TOPIC, payer_topic), _word(slot) + _word(remainder))
+        for slot, remainder in charge.swept
+    ]
+    logs.extend(
+        (vault, (LOT_CHARGED_TOPIC, payer_topic), _word(slot) + _word(amount))
+        for slot, amount in charge.allocation
+    )
+    logs.append(
+        (
+            vault,
+            (FEE_CHARGED_TOPIC, payer_topic),
+            _word(charge.fee_wei)
+            + _word(gas_used)
+            + _word(charge.available_after_wei)
+            + _word(int(charge.status_after)),
+        )
+    )
+    if charge.status_after != charge.status_before:
+        logs.append(
+            (
+                vault,
+                (STATUS_CHANGED_TOPIC, payer_topic),
+                _word(int(charge.status_before)) + _word(int(charge.status_after)),
+            )
+        )
+    return tuple(logs)

@@ -1,0 +1,120 @@
+"""Fee-plugin fork classes: py-evm's Cancun/Prague with the fee executor and header rules.
+
+Follows py-evm's own fork pattern: each class subclasses the stock fork and overrides only
+the hooks that change (executor, receipt logs, header gas/base-fee rules).
+"""
+from functools import lru_cache
+from typing import Any, Dict, Optional, Type
+
+from eth.abc import (
+    BlockHeaderAPI,
+    ComputationAPI,
+    ReceiptAPI,
+    SignedTransactionAPI,
+    StateAPI,
+    VirtualMachineAPI,
+)
+from eth.vm.forks.cancun import CancunVM
+from eth.vm.forks.prague import PragueVM
+from eth_utils import ValidationError
+
+from .executor import FEE_LOGS_ATTRIBUTE, FeeExecutorMixin
+from .genesis import Genesis
+
+FORKS: Dict[str, Type[VirtualMachineAPI]] = {"cancun": CancunVM, "prague": PragueVM}
+
+
+class FeeVMMixin:
+    """Adds the hook's logs to receipts and applies the genesis header rules."""
+
+    fixed_gas_limit: Optional[int] = None  # set for headerRules "fixed"
+    fixed_base_fee_per_gas: Optional[int] = None
+
+    @classmethod
+    def make_receipt(
+        cls,
+        base_header: BlockHeaderAPI,
+        transaction: SignedTransactionAPI,
+        computation: ComputationAPI,
+        state: StateAPI,
+    ) -> ReceiptAPI:
+        receipt = super().make_receipt(base_header, transaction, computation, state)
+        fee_logs = getattr(computation, FEE_LOGS_ATTRIBUTE, ())
+        if not fee_logs:
+            return receipt
+        # Kept beside the computation: a reverted computation drops its own logs, but a
+        # reverted transaction still pays and its charge must be in the receipt.
+        return transaction.make_receipt(
+            receipt.state_root,
+            receipt.gas_used,
+            tuple(computation.get_log_entries()) + fee_logs,
+        )
+
+    @classmethod
+    def validate_gas(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:
+        if cls.fixed_gas_limit is None:
+            return super().validate_gas(header, parent_header)
+        if header.gas_limit != cls.fixed_gas_limit:
+            raise ValidationError(
+                f"block {header.block_number}: gas limit {header.gas_limit} != "
+                f"the chain's fixed {cls.fixed_gas_limit}"
+            )
+        if header.base_fee_per_gas != cls.fixed_base_fee_per_gas:
+            raise ValidationError(
+                f"block {header.block_number}: base fee {header.base_fee_per_gas} != "
+                f"the chain's fixed {cls.fixed_base_fee_per_gas}"
+            )
+
+
+def _header_factory(stock_factory, fixed_gas_limit: Optional[int], fixed_base_fee: Optional[int]):
+    def create_header_from_parent(
+        parent_header: Optional[BlockHeaderAPI], **header_params: Any
+    ) -> BlockHeaderAPI:
+        if parent_header is not None and "timestamp" not in header_params:
+            # No wall clock: the producer sets real timestamps explicitly.
+            header_params["timestamp"] = parent_header.timestamp + 1
+        if fixed_gas_limit is None or parent_header is None:
+            return stock_factory(parent_header, **header_params)
+        header_params.pop("base_fee_per_gas", None)
+        header_params["gas_limit"] = fixed_gas_limit
+        header = stock_factory(parent_header, **header_params)
+        return header.copy(base_fee_per_gas=fixed_base_fee)
+
+    return staticmethod(create_header_from_parent)
+
+
+@lru_cache(maxsize=None)
+def _fee_vm_class(genesis: Genesis, fork: str) -> Type[VirtualMachineAPI]:
+    stock_vm = FORKS[fork]
+    stock_state = stock_vm.get_state_class()
+    name = f"Fee{fork.capitalize()}"
+    executor = type(
+        f"{name}TransactionExecutor",
+        (FeeExecutorMixin, stock_state.transaction_executor_class),
+        {"fee_config": genesis.fee},
+    )
+    state = type(f"{name}State", (stock_state,), {"transaction_executor_class": executor})
+    fixed = genesis.header_rules == "fixed"
+    gas_limit = genesis.gas_limit if fixed else None
+    base_fee = genesis.base_fee_per_gas if fixed else None
+    return type(
+        f"{name}VM",
+        (FeeVMMixin, stock_vm),
+        {
+            "_state_class": state,
+            "fixed_gas_limit": gas_limit,
+            "fixed_base_fee_per_gas": base_fee,
+            "create_header_from_parent": _header_factory(
+                stock_vm.create_header_from_parent, gas_limit, base_fee
+            ),
+            "fee_genesis": genesis,
+        },
+    )
+
+
+def fee_vm_class(genesis: Genesis, fork: Optional[str] = None) -> Type[VirtualMachineAPI]:
+    """The fee VM class for a genesis (fork defaults to the genesis's own)."""
+    fork = (fork or genesis.fork).lower()
+    if fork not in FORKS:
+        raise ValueError(f"unknown fork {fork!r}; supported: {', '.join(sorted(FORKS))}")
+    return _fee_vm_class(genesis, fork)
