@@ -46,7 +46,8 @@ class FeeExecutorMixin:
     fee_config: FeeConfig = None
 
     _payment: Optional[Payment] = None
-    _account: Optional[FeeAccount] = None
+    _account: Optional[FeeAccount] = None  # as read during validation
+    _runs_code = True  # False when the message executes no EVM code at all
 
     # -- validation -----------------------------------------------------------------
 
@@ -184,6 +185,7 @@ class FeeExecutorMixin:
             data = transaction.data
             code, delegation_address = self.get_code_at_address(transaction.to)
             is_delegation = delegation_address is not None
+        self._runs_code = bool(code)
         return Message(
             gas=transaction.gas - transaction.intrinsic_gas,
             to=transaction.to,
@@ -217,8 +219,12 @@ class FeeExecutorMixin:
         tip_wei = billed_gas * state.get_tip(transaction)
         assert 0 <= tip_wei <= fee_wei, (tip_wei, fee_wei)
 
-        # Re-read: the transaction may itself have called the vault (deposit, sweep).
-        account = read_account(state, cfg.vault, transaction.sender)
+        # Only EVM code can write vault storage: after a plain transfer the account read
+        # during validation is still exact, otherwise read it again (deposit, sweep, ...).
+        if self._runs_code:
+            account = read_account(state, cfg.vault, transaction.sender)
+        else:
+            account = self._account
         charge = charge_account(
             state,
             cfg.vault,

@@ -70,9 +70,11 @@ def _header_factory(stock_factory, fixed_gas_limit: Optional[int], fixed_base_fe
     def create_header_from_parent(
         parent_header: Optional[BlockHeaderAPI], **header_params: Any
     ) -> BlockHeaderAPI:
-        if parent_header is not None and "timestamp" not in header_params:
-            # No wall clock: the producer sets real timestamps explicitly.
-            header_params["timestamp"] = parent_header.timestamp + 1
+        if parent_header is not None:
+            # No wall clock: the producer sets real timestamps explicitly. The fee
+            # recipient stays the producer's unless it says otherwise.
+            header_params.setdefault("timestamp", parent_header.timestamp + 1)
+            header_params.setdefault("coinbase", parent_header.coinbase)
         if fixed_gas_limit is None or parent_header is None:
             return stock_factory(parent_header, **header_params)
         header_params.pop("base_fee_per_gas", None)
