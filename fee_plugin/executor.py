@@ -118,7 +118,7 @@ class FeeExecutorMixin:
         can_pay = header.opened and not header.frozen and available_wei >= required_wei
         if can_pay and tx.type_id != BLOB_TX_TYPE:
             return Payment.LOTS, account
-        if self._is_bootstrap_deposit(tx):
+        if self._is_bootstrap(tx):
             return Payment.NATIVE, None
         if not header.opened and cfg.no_account == "native":
             return Payment.NATIVE, None
@@ -148,8 +148,14 @@ class FeeExecutorMixin:
             f"time {t}; {release}"
         )
 
-    def _is_bootstrap_deposit(self, tx: SignedTransactionAPI) -> bool:
-        return tx.to == self.fee_config.vault and tx.data[:4] == DEPOSIT_SELECTOR
+    def _is_bootstrap(self, tx: SignedTransactionAPI) -> bool:
+        """Vault calls that must work without fee credit, so they may be paid natively:
+        a user's deposit (how the first lot is bought) and any operator call (grants,
+        freezes and settings must not depend on the operator's own fee credit)."""
+        cfg = self.fee_config
+        return tx.to == cfg.vault and (
+            tx.data[:4] == DEPOSIT_SELECTOR or tx.sender == cfg.operator
+        )
 
     def _max_fee_wei(self, tx: SignedTransactionAPI) -> int:
         # Legacy transactions expose gas_price as max_fee_per_gas; a zero gas price in the

@@ -31,6 +31,7 @@ RECIPIENT = b"\x42" * 20
 
 
 def deposit(chain, key, value, timestamp, **kw):
+    kw.setdefault("gas", 300_000)
     tx = sign(chain, key, VAULT, value=value, data=calldata("deposit"), **kw)
     return mine(chain, [tx], timestamp)
 
@@ -112,6 +113,11 @@ def test_fee_is_paid_from_lots_and_eth_balance_only_pays_value(funded, kind):
     assert name == "FeeCharged"
     assert fee_charged["fee"] == fee and fee_charged["gasUsed"] == receipt.gas_used
     assert fee_charged["availableAfter"] == acct.available_wei
+    # A fresh uniform lot has released nothing yet (EXHAUSTED); the first charge records
+    # the account's new status and announces the move.
+    assert events[2] == (
+        "StatusChanged", {"owner": _checksum(ALICE), "old": Status.EXHAUSTED, "new": Status.ACTIVE}
+    )
 
 
 def _checksum(key):
@@ -124,7 +130,7 @@ def test_contract_creation_is_paid_from_lots(funded):
     tx = sign(chain, ALICE, None, data=init_code, gas=100_000)
     _, (receipt,) = mine(chain, [tx], T0 + 200)
     assert receipt.state_root == b"\x01"
-    assert [n for n, _ in decode_logs(receipt)] == ["LotCharged", "FeeCharged"]
+    assert [n for n, _ in decode_logs(receipt)] == ["LotCharged", "FeeCharged", "StatusChanged"]
     assert fee_account(chain, address(ALICE)).charged_wei == receipt.gas_used * (BASE_FEE + GWEI // 2)
 
 
@@ -134,7 +140,7 @@ def test_reverted_transaction_still_pays_and_logs_the_charge(funded):
     _, (receipt,) = mine(chain, [tx], T0 + 100)
     assert receipt.state_root == b""  # failure status
     names = [n for n, _ in decode_logs(receipt)]
-    assert names == ["LotCharged", "FeeCharged"]
+    assert names == ["LotCharged", "FeeCharged", "StatusChanged"]
     assert fee_account(chain, address(ALICE)).charged_wei == receipt.gas_used * (BASE_FEE + GWEI // 2)
 
 
@@ -290,4 +296,4 @@ def test_cancun_fork_pays_from_lots_too():
     genesis, chain = new_chain(fork="cancun")
     deposit(chain, ALICE, ETHER, T0)
     _, (receipt,) = mine(chain, [sign(chain, ALICE, RECIPIENT, value=1, gas=21_000)], T0 + 100)
-    assert [n for n, _ in decode_logs(receipt)] == ["LotCharged", "FeeCharged"]
+    assert [n for n, _ in decode_logs(receipt)] == ["LotCharged", "FeeCharged", "StatusChanged"]
