@@ -115,6 +115,7 @@ def call_latest(
     sender: Any = ZERO_ADDRESS,
     gas: int = CALL_GAS,
     header: Optional[BlockHeaderAPI] = None,
+    value: int = 0,
 ) -> ComputationAPI:
     """Execute a read-only call on the head state with the head's block context.
 
@@ -130,7 +131,7 @@ def call_latest(
         gas_price=0,
         gas=gas,
         to=to_canonical_address(to),
-        value=0,
+        value=value,
         data=data,
     )
     snapshot = state.snapshot()
