@@ -124,8 +124,18 @@ def call_latest(
     header = chain.get_canonical_head() if header is None else header
     call_header = header.copy(base_fee_per_gas=0) if hasattr(header, "base_fee_per_gas") else header
     state, _ = _head_state(chain, call_header)
+    snapshot = state.snapshot()
+    try:
+        return execute_call(chain.get_vm(header), state, to, data, sender, gas, value)
+    finally:
+        state.revert(snapshot)
+
+
+def execute_call(
+    vm, state, to: Any, data: bytes, sender: Any = ZERO_ADDRESS, gas: int = CALL_GAS, value: int = 0
+) -> ComputationAPI:
+    """Run an unsigned, free call in `state` (the caller snapshots and reverts)."""
     sender = to_canonical_address(sender)
-    vm = chain.get_vm(header)
     unsigned = vm.create_unsigned_transaction(
         nonce=state.get_nonce(sender),
         gas_price=0,
@@ -134,11 +144,7 @@ def call_latest(
         value=value,
         data=data,
     )
-    snapshot = state.snapshot()
-    try:
-        return state.costless_execute_transaction(SpoofTransaction(unsigned, from_=sender))
-    finally:
-        state.revert(snapshot)
+    return state.costless_execute_transaction(SpoofTransaction(unsigned, from_=sender))
 
 
 def call_vault(chain: ChainAPI, function: str, *args: Any, header: Optional[BlockHeaderAPI] = None) -> Any:
