@@ -51,6 +51,14 @@ class FeeVMMixin:
         )
 
     @classmethod
+    def finalize_gas_used(cls, transaction: SignedTransactionAPI, computation: ComputationAPI) -> int:
+        """Receipt gas equal to the gas the executor bills (stock py-evm caps the refund
+        against gas used *plus* the EIP-7623 floor, so the two can differ in Prague)."""
+        gas_used = transaction.gas - computation.get_gas_remaining()
+        refund = cls.calculate_net_gas_refund(gas_used, computation.get_gas_refund())
+        return gas_used - refund + computation.data_floor_gas
+
+    @classmethod
     def validate_gas(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:
         if cls.fixed_gas_limit is None:
             return super().validate_gas(header, parent_header)

@@ -297,3 +297,42 @@ def test_cancun_fork_pays_from_lots_too():
     deposit(chain, ALICE, ETHER, T0)
     _, (receipt,) = mine(chain, [sign(chain, ALICE, RECIPIENT, value=1, gas=21_000)], T0 + 100)
     assert [n for n, _ in decode_logs(receipt)] == ["LotCharged", "FeeCharged", "StatusChanged"]
+
+
+class _Computation:
+    """Just the numbers finalize_gas_used reads."""
+
+    def __init__(self, remaining, refund, floor):
+        self.remaining, self.refund, self.data_floor_gas = remaining, refund, floor
+
+    def get_gas_remaining(self):
+        return self.remaining
+
+    def get_gas_refund(self):
+        return self.refund
+
+
+def test_receipt_gas_equals_the_gas_the_executor_bills(funded):
+    genesis, chain = funded
+    from eth.vm.forks.prague import PragueVM
+
+    class Tx:
+        gas = 100_000
+
+    # 60,000 used, refund capped at 60,000 // 5, plus a 5,000 EIP-7623 floor top-up.
+    computation = _Computation(remaining=40_000, refund=20_000, floor=5_000)
+    fee_vm = type(chain.get_vm())
+    assert fee_vm.finalize_gas_used(Tx, computation) == 60_000 - 12_000 + 5_000
+    # Stock py-evm caps the refund against 65,000 instead: one gas unit per 5 lower.
+    assert PragueVM.finalize_gas_used(Tx, computation) == 65_000 - 13_000
+
+
+def test_every_charge_logs_the_receipt_gas(funded):
+    _, chain = funded
+    big_calldata = b"\x01" * 2000  # the Prague calldata floor binds for this transfer
+    tx = sign(chain, ALICE, RECIPIENT, value=1, data=big_calldata, gas=200_000)
+    _, (receipt,) = mine(chain, [tx], T0 + 300)
+    fee_charged = dict(decode_logs(receipt))["FeeCharged"]
+    assert receipt.gas_used == 21_000 + 10 * 4 * 2000  # floor: 21000 + 10 per token
+    assert fee_charged["gasUsed"] == receipt.gas_used
+    assert fee_charged["fee"] == receipt.gas_used * (BASE_FEE + GWEI // 2)
