@@ -14,6 +14,10 @@ from eth.abc import (
     StateAPI,
     VirtualMachineAPI,
 )
+from eth.vm.forks.byzantium.constants import (
+    EIP658_TRANSACTION_STATUS_CODE_FAILURE,
+    EIP658_TRANSACTION_STATUS_CODE_SUCCESS,
+)
 from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.prague import PragueVM
 from eth_utils import ValidationError
@@ -38,16 +42,20 @@ class FeeVMMixin:
         computation: ComputationAPI,
         state: StateAPI,
     ) -> ReceiptAPI:
-        receipt = super().make_receipt(base_header, transaction, computation, state)
         fee_logs = getattr(computation, FEE_LOGS_ATTRIBUTE, ())
         if not fee_logs:
-            return receipt
+            return super().make_receipt(base_header, transaction, computation, state)
         # Kept beside the computation: a reverted computation drops its own logs, but a
-        # reverted transaction still pays and its charge must be in the receipt.
+        # reverted transaction still pays and its charge must be in the receipt. Built
+        # once here (the receipt's bloom costs keccaks), with Byzantium's status rule.
+        status = (
+            EIP658_TRANSACTION_STATUS_CODE_FAILURE
+            if computation.is_error
+            else EIP658_TRANSACTION_STATUS_CODE_SUCCESS
+        )
+        gas_used = base_header.gas_used + cls.finalize_gas_used(transaction, computation)
         return transaction.make_receipt(
-            receipt.state_root,
-            receipt.gas_used,
-            tuple(computation.get_log_entries()) + fee_logs,
+            status, gas_used, tuple(computation.get_log_entries()) + fee_logs
         )
 
     @classmethod
