@@ -27,7 +27,9 @@ def send(to, value=0, data=b"", gas=100_000, at=None):
 
 t0 = genesis.timestamp
 balance = chain.get_vm().state.get_balance(me)
-send(genesis.fee.vault, 10**18, vault_function("deposit").selector, at=t0 + 12)  # paid natively
+receipt = send(genesis.fee.vault, 10**18, vault_function("deposit").selector, gas=300_000, at=t0 + 12)
+assert receipt.state_root == b"\x01", "deposit reverted"  # paid natively (bootstrap)
+print("deposit gas used:", receipt.gas_used)
 print("after deposit:", fee_account(chain, me))
 one_day = t0 + 12 + 86_400
 receipt = send(b"\x42" * 20, value=1, gas=21_000, at=one_day)  # fee from the lot
