@@ -336,3 +336,38 @@ def test_every_charge_logs_the_receipt_gas(funded):
     assert receipt.gas_used == 21_000 + 10 * 4 * 2000  # floor: 21000 + 10 per token
     assert fee_charged["gasUsed"] == receipt.gas_used
     assert fee_charged["fee"] == receipt.gas_used * (BASE_FEE + GWEI // 2)
+
+
+def test_set_code_transaction_is_paid_from_lots(funded):
+    import rlp
+
+    _, chain = funded
+    target = b"\x99" * 20
+    signature = BOB.sign_msg(b"\x05" + rlp.encode([1337, target, 0]))
+    y_parity, r, s = signature.vrs
+    builder = chain.get_vm().get_transaction_builder()
+    nonce = chain.get_vm().state.get_nonce(address(ALICE))
+    tx = builder.new_unsigned_set_code_transaction(
+        1337, nonce, GWEI // 2, 2 * GWEI, 100_000, RECIPIENT, 0, b"", (),
+        [dict(chain_id=1337, address=target, nonce=0, y_parity=y_parity, r=r, s=s)],
+    ).as_signed_transaction(ALICE)
+    alice_eth = chain.get_vm().state.get_balance(address(ALICE))
+    _, (receipt,) = mine(chain, [tx], T0 + 300)
+    state = chain.get_vm().state
+    assert state.get_code(address(BOB)) == b"\xef\x01\x00" + target
+    assert state.get_balance(address(ALICE)) == alice_eth
+    fee_charged = dict(decode_logs(receipt))["FeeCharged"]
+    assert fee_charged["fee"] == receipt.gas_used * (BASE_FEE + GWEI // 2)
+
+
+def test_blob_transactions_cannot_be_paid_from_lots(funded):
+    _, chain = funded
+    builder = chain.get_vm().get_transaction_builder()
+    nonce = chain.get_vm().state.get_nonce(address(ALICE))
+    tx = builder.new_unsigned_blob_transaction(
+        1337, nonce, GWEI // 2, 2 * GWEI, 100_000, RECIPIENT, 0, b"", (), 10**9,
+        (b"\x01" + b"\x00" * 31,),
+    ).as_signed_transaction(ALICE)
+    chain.set_header_timestamp(T0 + 300)
+    with pytest.raises(FeeValidationError, match="blob transactions cannot be paid from fee lots"):
+        chain.apply_transaction(tx)
