@@ -123,8 +123,10 @@ def _pack_head1(expired: uint256, available: uint256, status: uint8, flags: uint
 # -- lot math (identical to fee_plugin/lots.py) ----------------------------------------
 
 @internal
-@view
-def _lot_available(word: uint256, t: uint256) -> uint256:
+@pure
+def _lot_available(word: uint256, t: uint256, mode: uint256, bps: uint256) -> uint256:
+    """What lot `word` may still pay at time t: 0 once expired (t >= expiry); uniform
+    (mode 0): R0 = A*bps//10000, released = R0 + (A-R0)*(min(t,e)-s)//(e-s), minus used."""
     amount: uint256 = self._amount(word)
     start: uint256 = self._start(word)
     expiry: uint256 = self._expiry(word)
@@ -132,11 +134,11 @@ def _lot_available(word: uint256, t: uint256) -> uint256:
     if t >= expiry:
         return 0
     released: uint256 = amount
-    if self.consumptionMode == 0:
-        initial: uint256 = amount * self.initialReleaseBps // BPS
+    if mode == 0:
+        initial: uint256 = amount * bps // BPS
         elapsed: uint256 = 0
         if t > start:
-            elapsed = t - start
+            elapsed = t - start  # t < expiry here, so min(t, e) = t
         released = initial + (amount - initial) * elapsed // (expiry - start)
     if released <= used:
         return 0
@@ -151,14 +153,18 @@ def _available_and_status(owner: address, t: uint256) -> (uint256, uint8):
     if flags & FLAG_OPENED == 0:
         return 0, STATUS_NONE
     mask: uint256 = self.accounts[owner].head0 & MASK_64
+    mode: uint256 = self.consumptionMode
+    bps: uint256 = self.initialReleaseBps
     total: uint256 = 0
     unexpired: bool = False
     for i: uint256 in range(LOTS_CAPACITY):
+        if mask >> i == 0:
+            break
         if (mask >> i) & 1 == 1:
             word: uint256 = self.accounts[owner].lots[i]
             if t < self._expiry(word):
                 unexpired = True
-                total += self._lot_available(word, t)
+                total += self._lot_available(word, t, mode, bps)
     if flags & FLAG_FROZEN != 0:
         return total, STATUS_FROZEN
     if not unexpired:
@@ -191,16 +197,17 @@ def _add_lot(owner: address, amount: uint256, validity: uint256):
     assert amount < AMOUNT_LIMIT, "lot amount must be < 2**88 wei"
     assert validity > 0, "validity must be > 0"
     start: uint256 = block.timestamp
+    assert start < TIME_LIMIT and validity < TIME_LIMIT - start, "lot expiry must be < 2**40"
     expiry: uint256 = start + validity
-    assert expiry < TIME_LIMIT, "lot expiry must be < 2**40"
 
     head0: uint256 = self.accounts[owner].head0
     deposited: uint256 = (head0 >> 160) & MASK_96
     assert deposited + amount < TOTAL_LIMIT, "lifetime deposits must stay < 2**96 wei"
     mask: uint256 = head0 & MASK_64
+    max_live: uint256 = self.maxLiveLots
     slot: uint256 = LOTS_CAPACITY
     for i: uint256 in range(LOTS_CAPACITY):
-        if i >= self.maxLiveLots:
+        if i >= max_live:
             break
         if (mask >> i) & 1 == 0:
             slot = i
@@ -279,7 +286,7 @@ def setLotValidity(seconds: uint256):
     """Validity of lots deposited from now on; existing lots keep theirs."""
     self._only_operator()
     assert seconds > 0, "validity must be > 0"
-    assert block.timestamp + seconds < TIME_LIMIT, "validity too large"
+    assert block.timestamp < TIME_LIMIT and seconds < TIME_LIMIT - block.timestamp, "validity too large: expiry must stay < 2**40"
     log LotValidityChanged(old=self.lotValidity, new=seconds)
     self.lotValidity = seconds
 
@@ -364,7 +371,13 @@ def lot(owner: address, i: uint256) -> (uint256, uint256, uint256, uint256, uint
     word: uint256 = self.accounts[owner].lots[i]
     if word == 0:
         return 0, 0, 0, 0, 0
-    return self._amount(word), self._used(word), self._start(word), self._expiry(word), self._lot_available(word, block.timestamp)
+    return (
+        self._amount(word),
+        self._used(word),
+        self._start(word),
+        self._expiry(word),
+        self._lot_available(word, block.timestamp, self.consumptionMode, self.initialReleaseBps),
+    )
 
 
 @external
