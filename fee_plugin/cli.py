@@ -1,0 +1,243 @@
+"""fee-node: run a fee-plugin chain, inspect fee accounts, export audits, run the demo.
+
+I/O only: every number comes from the node (JSON-RPC) or from the chain database through
+the library's queries. Errors are one clear line and a non-zero exit, never a traceback.
+"""
+import csv
+import io
+import json
+import signal
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import click
+from eth_utils import is_address, to_checksum_address
+from rich.console import Console
+from rich.table import Table
+
+from .genesis import GenesisError, load_genesis
+
+console = Console()
+DEFAULT_RPC = "http://127.0.0.1:8545"
+ETHER = 10**18
+
+
+class CliError(click.ClickException):
+    """One line on stderr, exit status 1."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def _genesis(path: str):
+    try:
+        return load_genesis(path)
+    except GenesisError as err:
+        raise CliError(f"bad genesis: {err}") from None
+
+
+def _address(value: str) -> str:
+    if not is_address(value):
+        raise CliError(f"not an address: {value!r} (expected 0x followed by 40 hex digits)")
+    try:
+        return to_checksum_address(value)
+    except ValueError as err:
+        raise CliError(f"bad address {value!r}: {err}") from None
+
+
+def _open_db(datadir: Optional[str]):
+    if datadir is None:
+        return None
+    from .leveldb import LevelDB
+
+    Path(datadir).mkdir(parents=True, exist_ok=True)
+    try:
+        return LevelDB(str(Path(datadir) / "chain"))
+    except Exception as err:  # plyvel: locked by a running node, corrupt, permissions
+        raise CliError(f"cannot open the database in {datadir}: {err}") from None
+
+
+def rpc_call(url: str, method: str, *params: Any) -> Any:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            reply = json.loads(response.read())
+    except (urllib.error.URLError, OSError) as err:
+        raise CliError(f"cannot reach the node at {url}: {getattr(err, 'reason', err)} (is `fee-node run` up?)") from None
+    if "error" in reply:
+        raise CliError(f"{method}: {reply['error']['message']}")
+    return reply["result"]
+
+
+def _ether(wei: Any) -> str:
+    wei = int(wei)
+    return f"{wei // ETHER}.{wei % ETHER:018d}".rstrip("0").rstrip(".") if wei else "0"
+
+
+@click.group()
+def main() -> None:
+    """Prepaid fee accounts on a py-evm private chain."""
+
+
+@main.command()
+@click.option("--genesis", "genesis_path", required=True, type=click.Path(dir_okay=False), help="genesis JSON file")
+@click.option("--datadir", type=click.Path(file_okay=False), help="persistent LevelDB directory (default: in memory)")
+@click.option("--host", default="127.0.0.1", show_default=True, help="interface to bind")
+@click.option("--port", default=8545, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port")
+@click.option("--block-time", type=click.FloatRange(min=0.001), help="seconds between blocks (default: automine)")
+def run(genesis_path: str, datadir: Optional[str], host: str, port: int, block_time: Optional[float]) -> None:
+    """Start a node with JSON-RPC over HTTP."""
+    from .chain import GenesisMismatchError
+    from .node import Node
+    from .rpc import make_server
+
+    genesis = _genesis(genesis_path)
+    db = _open_db(datadir)
+    try:
+        node = Node(genesis, db, block_time=block_time)
+    except GenesisMismatchError as err:
+        raise CliError(str(err)) from None
+    try:
+        server = make_server(node, host, port)
+    except OSError as err:
+        raise CliError(f"cannot listen on {host}:{port}: {err.strerror}") from None
+    stop = threading.Event()
+    if block_time is not None:
+        threading.Thread(target=node.run_block_timer, args=(stop,), daemon=True).start()
+
+    def shutdown(*_):
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    head = node.chain.get_canonical_head()
+    url = f"http://{server.server_address[0]}:{server.server_address[1]}"
+    click.echo(f"fee-node listening on {url} chain {genesis.chain_id} head {head.block_number} "
+               f"({'automine' if block_time is None else f'{block_time}s blocks'}, "
+               f"{'datadir ' + datadir if datadir else 'in memory'})", err=True)
+    sys.stderr.flush()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        stop.set()
+        server.server_close()
+        node.close()
+
+
+def _account_source(address: str, rpc: str, block: Optional[str]) -> Dict[str, Any]:
+    return rpc_call(rpc, "fee_getAccount", address, block or "latest")
+
+
+@main.command()
+@click.argument("address")
+@click.option("--rpc", default=DEFAULT_RPC, show_default=True, help="node JSON-RPC URL")
+@click.option("--block", help="block number (0x-hex) or tag; default latest")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+def account(address: str, rpc: str, block: Optional[str], as_json: bool) -> None:
+    """Show a fee account: lots, available balance, status."""
+    view = _account_source(_address(address), rpc, block)
+    if as_json:
+        click.echo(json.dumps(view, indent=2))
+        return
+    console.print(f"[bold]{view['address']}[/bold] at block {view['blockNumber']} (t={view['timestamp']})")
+    colour = {"ACTIVE": "green", "LOW": "yellow", "EXHAUSTED": "red", "EXPIRED": "red", "FROZEN": "magenta"}.get(view["status"], "white")
+    console.print(f"status [{colour}]{view['status']}[/{colour}]  available {_ether(view['available'])} ETH  "
+                  f"deposited {_ether(view['deposited'])}  charged {_ether(view['charged'])}  expired {_ether(view['expired'])}")
+    table = Table("lot", "amount", "used", "released", "available", "start", "expiry", "state")
+    for lot in view["lots"]:
+        table.add_row(str(lot["lot"]), _ether(lot["amount"]), _ether(lot["used"]), _ether(lot["released"]),
+                      _ether(lot["available"]), str(lot["start"]), str(lot["expiry"]),
+                      "expired" if lot["expired"] else "live")
+    console.print(table)
+
+
+def _history_rows(address: str, rpc: str, start: str, end: str) -> List[Dict[str, Any]]:
+    return rpc_call(rpc, "fee_getHistory", address, start, end)
+
+
+def _emit(rows: List[Dict[str, Any]], fmt: str, columns: List[str], out) -> None:
+    if fmt == "json":
+        out.write(json.dumps(rows, indent=2) + "\n")
+    elif fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*(str(row.get(c, "")) for c in columns))
+        Console(file=out).print(table)
+
+
+HISTORY_COLUMNS = ["blockNumber", "timestamp", "transactionHash", "logIndex", "event", "lot", "amount",
+                   "fee", "gasUsed", "remainder", "availableAfter", "status", "old", "new", "start", "expiry"]
+
+
+@main.command()
+@click.argument("address")
+@click.option("--rpc", default=DEFAULT_RPC, show_default=True, help="node JSON-RPC URL")
+@click.option("--from", "start", default="earliest", help="first block (0x-hex or tag)")
+@click.option("--to", "end", default="latest", help="last block (0x-hex or tag)")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+def history(address: str, rpc: str, start: str, end: str, fmt: str) -> None:
+    """Every deposit, charge, expiry and status change of an account."""
+    rows = _history_rows(_address(address), rpc, start, end)
+    _emit(rows, fmt, HISTORY_COLUMNS, sys.stdout)
+
+
+@main.command()
+@click.argument("address")
+@click.option("--rpc", default=DEFAULT_RPC, show_default=True, help="node JSON-RPC URL")
+@click.option("--block", default="latest", help="audit as of this block (0x-hex or tag)")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="file (default stdout)")
+def audit(address: str, rpc: str, block: str, fmt: str, output: Optional[str]) -> None:
+    """Regulator export: every lot and charge, with totals reconciled to the vault."""
+    address = _address(address)
+    view = _account_source(address, rpc, block)
+    rows = _history_rows(address, rpc, "earliest", hex(view["blockNumber"]))
+    deposited = sum(int(r["amount"]) for r in rows if r["event"] == "LotDeposited")
+    charged = sum(int(r["fee"]) for r in rows if r["event"] == "FeeCharged")
+    expired = sum(int(r["remainder"]) for r in rows if r["event"] == "LotExpired")
+    reconciled = (deposited, charged, expired) == (int(view["deposited"]), int(view["charged"]), int(view["expired"]))
+    identity = int(view["deposited"]) == int(view["charged"]) + int(view["expired"]) + int(view["remaining"])
+    summary = {"address": address, "blockNumber": view["blockNumber"], "deposited": str(deposited),
+               "charged": str(charged), "expired": str(expired), "remaining": view["remaining"],
+               "vaultDeposited": view["deposited"], "vaultCharged": view["charged"], "vaultExpired": view["expired"],
+               "reconciled": reconciled and identity}
+    out = open(output, "w", newline="") if output else sys.stdout
+    try:
+        if fmt == "json":
+            out.write(json.dumps({"summary": summary, "events": rows}, indent=2) + "\n")
+        else:
+            buffer = io.StringIO()
+            _emit(rows, "csv", HISTORY_COLUMNS, buffer)
+            out.write(buffer.getvalue())
+            out.write("\n# summary\n")
+            writer = csv.writer(out)
+            for key, value in summary.items():
+                writer.writerow([key, value])
+    finally:
+        if output:
+            out.close()
+    if not summary["reconciled"]:
+        raise CliError("history does not reconcile with the vault's totals")
+
+
+@main.command()
+@click.option("--days", default=40, show_default=True, type=click.IntRange(2, 365), help="simulated days")
+def demo(days: int) -> None:
+    """A scripted scenario on an in-process node with simulated time."""
+    from .demo import run_demo
+
+    run_demo(console, days)
+
+
+if __name__ == "__main__":
+    main()
