@@ -60,7 +60,11 @@ class Node:
                     if self.block_time is None:
                         self.chain.mine_block()
             except ValidationError as err:
+                # Raised before the pending header moved: the chain object is still exact.
                 raise TransactionRejected(str(err)) from None
+            except BaseException:
+                self._reopen()
+                raise
             if self.block_time is not None:
                 self._pending.append(tx)
             return tx.hash
@@ -77,8 +81,12 @@ class Node:
         with self.lock:
             if not self._pending:
                 return None
-            with self._block_batch():
-                block = self.chain.mine_block()
+            try:
+                with self._block_batch():
+                    block = self.chain.mine_block()
+            except BaseException:
+                self._reopen()
+                raise
             self._pending.clear()
             return block
 
@@ -88,8 +96,18 @@ class Node:
             assert not self._pending, "seal the pending block first"
             ts = self._next_timestamp() if timestamp is None else timestamp
             self.chain.set_header_timestamp(ts)
-            with self._block_batch():
-                return self.chain.mine_block()
+            try:
+                with self._block_batch():
+                    return self.chain.mine_block()
+            except BaseException:
+                self._reopen()
+                raise
+
+    def _reopen(self) -> None:
+        """After a dropped block the in-memory chain may point at unwritten state:
+        rebuild it from the database's last committed head (pending txs are lost)."""
+        self._pending.clear()
+        self.chain = build_chain(self.genesis, self.db)
 
     @property
     def pending_transactions(self) -> List[SignedTransactionAPI]:

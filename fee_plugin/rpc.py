@@ -200,12 +200,15 @@ class RpcApi:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.chain = node.chain
         self.methods: Dict[str, Callable[[List[Any]], Any]] = {
             name[4:].replace("__", "_"): getattr(self, name)
             for name in dir(self)
             if name.startswith("rpc_")
         }
+
+    @property
+    def chain(self):
+        return self.node.chain  # the node may rebuild its chain after a dropped block
 
     # dispatch
 

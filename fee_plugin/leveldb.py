@@ -1,0 +1,177 @@
+"""LevelDB: a persistent py-evm AtomicDatabaseAPI over plyvel, committed block by block.
+
+py-evm ships only in-memory databases. Wrapping plyvel in `AtomicDB(wrapped_db=...)` would
+write an atomic batch key by key, so a crash could leave half a batch on disk. Here every
+commit is ONE LevelDB write batch (sync=True), and `block_batch()` widens that unit to a whole
+block: everything py-evm writes while importing or mining it lands on disk together or not
+at all.
+
+Needs plyvel (`pip install plyvel`; its wheels bundle LevelDB). LevelDB allows one open handle
+per directory, so one process owns the database at a time.
+"""
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import plyvel
+from eth.abc import AtomicWriteBatchAPI
+from eth.db.atomic import AtomicDBWriteBatch
+from eth.db.backends.base import BaseAtomicDB
+from eth.db.diff import DBDiff, DBDiffTracker, DiffMissingError
+
+
+def _as_bytes(data: bytes, what: str) -> bytes:
+    """`data` as exact `bytes`: plyvel rejects everything else, bytes subclasses included.
+
+    Checked when written, so a bad value fails at the offending call, not at the commit.
+    """
+    if type(data) is bytes:
+        return data
+    if isinstance(data, bytes):
+        return bytes(data)
+    raise TypeError(f"LevelDB {what} must be bytes, got {type(data).__name__}: {data!r}")
+
+
+class LevelDBWriteBatch(AtomicDBWriteBatch):
+    """py-evm's `AtomicDBWriteBatch`, committed as one LevelDB write batch.
+
+    Reads, pending deletes, KeyError on deleting a key missing from both the batch and the
+    database, ValidationError once out of context: all inherited unchanged, so an
+    `atomic_batch()` here behaves exactly like one on py-evm's `AtomicDB`. Only the commit
+    differs: the parent applies the diff key by key, this hands it to `LevelDB._write_diff`.
+    """
+
+    logger = logging.getLogger("fee_plugin.leveldb.LevelDBWriteBatch")
+
+    _write_target_db: "LevelDB" = None
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        super().__setitem__(_as_bytes(key, "key"), _as_bytes(value, "value"))
+
+    def _commit(self) -> None:
+        self._write_target_db._write_diff(self._diff())
+
+
+class LevelDB(BaseAtomicDB):
+    """A plyvel database as a py-evm `BaseAtomicDB`.
+
+    Outside `block_batch()`, a direct write is durable when it returns and an
+    `atomic_batch()` reaches disk as one synced LevelDB write batch. Inside `block_batch()`,
+    both go to an in-memory overlay that reads see, written as one batch when the block ends.
+    """
+
+    logger = logging.getLogger("fee_plugin.leveldb.LevelDB")
+
+    def __init__(self, path: str | Path, create_if_missing: bool = True) -> None:
+        self.path = Path(path)
+        self._db = plyvel.DB(str(self.path), create_if_missing=create_if_missing)
+        # The open block's pending writes and deletes; None when no block_batch is open.
+        self._block: DBDiffTracker | None = None
+
+    def __repr__(self) -> str:
+        return f"LevelDB({str(self.path)!r})"
+
+    # -- DatabaseAPI -------------------------------------------------------------------
+
+    def __getitem__(self, key: bytes) -> bytes:
+        key = _as_bytes(key, "key")
+        if self._block is not None:
+            try:
+                return self._block[key]
+            except DiffMissingError as missing:
+                if missing.is_deleted:
+                    raise KeyError(key) from None
+        value = self._db.get(key)
+        if value is None:  # b"" is a stored value: compare with None, not falsiness
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        key, value = _as_bytes(key, "key"), _as_bytes(value, "value")
+        if self._block is not None:
+            self._block[key] = value
+        else:
+            self._db.put(key, value, sync=True)
+
+    def __delitem__(self, key: bytes) -> None:
+        """Delete `key`; KeyError if it is missing, like py-evm's MemoryDB and AtomicDB."""
+        if not self._exists(key):
+            raise KeyError(key)
+        if self._block is not None:
+            del self._block[key]
+        else:
+            self._db.delete(key, sync=True)
+
+    def _exists(self, key: bytes) -> bool:
+        try:
+            self[key]
+        except KeyError:
+            return False
+        return True
+
+    # -- batches -----------------------------------------------------------------------
+
+    @contextmanager
+    def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
+        """py-evm's atomic batch: committed whole on normal exit, dropped on exception."""
+        with LevelDBWriteBatch._commit_unless_raises(self) as batch:
+            yield batch
+
+    @contextmanager
+    def block_batch(self) -> Iterator["LevelDB"]:
+        """Hold every write until the block is done: one synced write batch, or nothing.
+
+        py-evm persists a block through several atomic batches (state trie, then headers,
+        block body, receipts, canonical head) plus direct writes; a crash between them would
+        leave a head without its state, or state without a head. Inside this context all of
+        them go to one overlay (reads see it); normal exit writes the overlay as a single
+        LevelDB write batch, an exception discards it and the database is exactly as before.
+
+        The overlay only covers the database: after a discarded block, in-memory objects
+        built during it (a MiningChain's pending header) may point at state that was never
+        written, so rebuild them from the database.
+        """
+        if self._block is not None:
+            raise AssertionError(f"{self!r}: block_batch() does not nest")
+        self._block = DBDiffTracker()
+        try:
+            yield self
+        except BaseException:
+            self.logger.debug("block dropped: %d pending keys discarded", len(self._block))
+            raise
+        else:
+            block, self._block = self._block, None
+            self._write_diff(block.diff())
+        finally:
+            self._block = None
+
+    def _write_diff(self, diff: DBDiff) -> None:
+        """Apply a committed atomic batch: into the open block, else as one synced write."""
+        if self._block is not None:
+            diff.apply_to(self._block, apply_deletes=True)
+            return
+        # transaction=True: an error while filling the batch writes none of it.
+        with self._db.write_batch(transaction=True, sync=True) as write_batch:
+            for key in diff.deleted_keys():
+                write_batch.delete(_as_bytes(key, "key"))
+            for key, value in diff.pending_items():
+                write_batch.put(_as_bytes(key, "key"), _as_bytes(value, "value"))
+
+    # -- lifetime ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the LevelDB lock (idempotent). Refused inside a block: it would lose it."""
+        if self._block is not None:
+            raise AssertionError(f"{self!r}: close() inside block_batch() would drop the block")
+        self._db.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._db.closed
+
+    def __enter__(self) -> "LevelDB":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
