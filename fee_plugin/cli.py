@@ -169,10 +169,23 @@ def _emit(rows: List[Dict[str, Any]], fmt: str, columns: List[str], out) -> None
         writer.writeheader()
         writer.writerows(rows)
     else:
-        table = Table(*columns)
+        table = Table("block", "event", "lot", "ETH", "detail", "tx")
         for row in rows:
-            table.add_row(*(str(row.get(c, "")) for c in columns))
-        Console(file=out).print(table)
+            wei = row.get("amount", row.get("fee", row.get("remainder")))
+            detail = {
+                "FeeCharged": f"gas {row.get('gasUsed')}, available after {_ether(row.get('availableAfter', 0))}",
+                "StatusChanged": f"{_status(row.get('old'))} -> {_status(row.get('new'))}",
+                "LotDeposited": f"valid {row.get('start')}..{row.get('expiry')}",
+            }.get(row["event"], "")
+            table.add_row(str(row["blockNumber"]), row["event"], str(row.get("lot", "")),
+                          _ether(wei) if wei is not None else "", detail, row["transactionHash"][:10] + "…")
+        Console(file=out, width=120).print(table)
+
+
+def _status(code: Any) -> str:
+    from .lots import Status
+
+    return Status(int(code)).name if code is not None else "?"
 
 
 HISTORY_COLUMNS = ["blockNumber", "timestamp", "transactionHash", "logIndex", "event", "lot", "amount",
