@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional
 import click
 from eth_utils import is_address, to_checksum_address
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from .genesis import GenesisError, load_genesis
@@ -157,8 +158,33 @@ def account(address: str, rpc: str, block: Optional[str], as_json: bool) -> None
     console.print(table)
 
 
+HISTORY_CHUNK_BLOCKS = 2_000
+
+
+def _block_number(rpc: str, tag: str) -> int:
+    if tag == "earliest":
+        return 0
+    if tag in ("latest", "pending", "safe", "finalized"):
+        return int(rpc_call(rpc, "eth_blockNumber"), 16)
+    try:
+        return int(tag, 0)
+    except ValueError:
+        raise CliError(f"bad block {tag!r}: use a number, 0x-hex, earliest or latest") from None
+
+
 def _history_rows(address: str, rpc: str, start: str, end: str) -> List[Dict[str, Any]]:
-    return rpc_call(rpc, "fee_getHistory", address, start, end)
+    """The account's history, fetched in chunks of blocks with a progress bar on stderr."""
+    first, last = _block_number(rpc, start), _block_number(rpc, end)
+    rows: List[Dict[str, Any]] = []
+    progress = Progress(TextColumn("history"), BarColumn(), MofNCompleteColumn(), TextColumn("blocks"),
+                        console=Console(stderr=True), transient=True)
+    with progress:
+        task = progress.add_task("history", total=max(last - first + 1, 0))
+        for low in range(first, last + 1, HISTORY_CHUNK_BLOCKS):
+            high = min(low + HISTORY_CHUNK_BLOCKS - 1, last)
+            rows.extend(rpc_call(rpc, "fee_getHistory", address, hex(low), hex(high)))
+            progress.update(task, advance=high - low + 1)
+    return rows
 
 
 def _emit(rows: List[Dict[str, Any]], fmt: str, columns: List[str], out) -> None:
@@ -195,8 +221,8 @@ HISTORY_COLUMNS = ["blockNumber", "timestamp", "transactionHash", "logIndex", "e
 @main.command()
 @click.argument("address")
 @click.option("--rpc", default=DEFAULT_RPC, show_default=True, help="node JSON-RPC URL")
-@click.option("--from", "start", default="earliest", help="first block (0x-hex or tag)")
-@click.option("--to", "end", default="latest", help="last block (0x-hex or tag)")
+@click.option("--from", "start", default="earliest", help="first block (number, 0x-hex or tag)")
+@click.option("--to", "end", default="latest", help="last block (number, 0x-hex or tag)")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 def history(address: str, rpc: str, start: str, end: str, fmt: str) -> None:
     """Every deposit, charge, expiry and status change of an account."""

@@ -583,6 +583,7 @@ def account_json(view) -> Dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     api: RpcApi = None
     protocol_version = "HTTP/1.1"
+    timeout = 30  # seconds a client may stall mid-request before its socket is dropped
 
     def log_message(self, fmt, *args):  # quiet by default; the CLI prints its own lines
         pass
