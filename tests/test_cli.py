@@ -81,16 +81,16 @@ def test_account_shows_lots_and_status(rpc_url):
     result = CliRunner().invoke(main, ["account", ADDRESS, "--rpc", rpc_url])
     assert result.exit_code == 0, result.output
     assert "status" in result.output and "available" in result.output and "ACTIVE" in result.output
-    as_json = json.loads(CliRunner().invoke(main, ["account", ADDRESS, "--rpc", rpc_url, "--json"]).output)
+    as_json = json.loads(CliRunner().invoke(main, ["account", ADDRESS, "--rpc", rpc_url, "--json"]).stdout)
     assert as_json["lots"][0]["amount"] == str(10**18)
 
 
 def test_history_formats(rpc_url):
-    out = CliRunner().invoke(main, ["history", ADDRESS, "--rpc", rpc_url, "--format", "csv"]).output
+    out = CliRunner().invoke(main, ["history", ADDRESS, "--rpc", rpc_url, "--format", "csv"]).stdout
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["event"] for r in rows].count("FeeCharged") == 2
     assert rows[0]["event"] == "AccountOpened" and all(r["transactionHash"].startswith("0x") for r in rows)
-    events = json.loads(CliRunner().invoke(main, ["history", ADDRESS, "--rpc", rpc_url, "--format", "json"]).output)
+    events = json.loads(CliRunner().invoke(main, ["history", ADDRESS, "--rpc", rpc_url, "--format", "json"]).stdout)
     assert len(events) == len(rows)
     assert "LotDeposited" in CliRunner().invoke(main, ["history", ADDRESS, "--rpc", rpc_url]).output
 
@@ -104,7 +104,7 @@ def test_audit_reconciles_with_the_vault(rpc_url, tmp_path):
     assert summary["reconciled"] is True
     assert summary["charged"] == summary["vaultCharged"] != "0"
     assert int(summary["deposited"]) == int(summary["charged"]) + int(summary["expired"]) + int(summary["remaining"])
-    csv_out = CliRunner().invoke(main, ["audit", ADDRESS, "--rpc", rpc_url]).output
+    csv_out = CliRunner().invoke(main, ["audit", ADDRESS, "--rpc", rpc_url]).stdout
     assert "# summary" in csv_out and "reconciled,True" in csv_out
 
 
