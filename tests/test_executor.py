@@ -1,10 +1,9 @@
 """The executor hook end to end: signed transactions through mined blocks."""
 import pytest
-from eth_abi import decode
-from eth_utils import ValidationError, keccak
+from eth_utils import ValidationError
 
 from fee_plugin import FeeValidationError, Status, build_chain, call_vault, fee_account
-from fee_plugin.artifact import vault_abi
+from fee_plugin.history import decode_vault_log
 
 from .chain_helpers import (
     BASE_FEE,
@@ -36,29 +35,9 @@ def deposit(chain, key, value, timestamp, **kw):
     return mine(chain, [tx], timestamp)
 
 
-def event_topics():
-    return {
-        keccak(text=f"{e['name']}({','.join(i['type'] for i in e['inputs'])})"): e
-        for e in vault_abi()
-        if e["type"] == "event"
-    }
-
-
 def decode_logs(receipt):
     """Vault logs decoded with the vault's own ABI: [(name, {field: value})]."""
-    events = event_topics()
-    out = []
-    for log in receipt.logs:
-        if log.address != VAULT:
-            continue
-        event = events[log.topics[0].to_bytes(32, "big")]
-        indexed = [i for i in event["inputs"] if i["indexed"]]
-        plain = [i for i in event["inputs"] if not i["indexed"]]
-        values = dict(zip((i["name"] for i in plain), decode([i["type"] for i in plain], log.data)))
-        for spec, topic in zip(indexed, log.topics[1:]):
-            values[spec["name"]] = decode([spec["type"]], topic.to_bytes(32, "big"))[0]
-        out.append((event["name"], values))
-    return out
+    return [decode_vault_log(log) for log in receipt.logs if log.address == VAULT]
 
 
 @pytest.fixture
