@@ -8,8 +8,17 @@ at all.
 
 Needs plyvel (`pip install plyvel`; its wheels bundle LevelDB). LevelDB allows one open handle
 per directory, so one process owns the database at a time.
+
+Closing releases the plyvel handle, not just the LevelDB lock, and any LevelDB still open at
+interpreter exit is closed by an atexit hook. py-evm's dependencies keep databases alive in
+class-level caches (trie's `HexaryTrie._cached_create_node_to_db_mapping` is an `lru_cache`
+keyed on the trie, hence on its db) until module teardown; a `plyvel.DB`, even a closed one,
+freed that late runs Python code in its `__dealloc__` against half-torn-down modules and
+prints "Error in sys.excepthook" on the way out. So no `plyvel.DB` may outlive atexit.
 """
+import atexit
 import logging
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +40,43 @@ def _as_bytes(data: bytes, what: str) -> bytes:
     if isinstance(data, bytes):
         return bytes(data)
     raise TypeError(f"LevelDB {what} must be bytes, got {type(data).__name__}: {data!r}")
+
+
+class _ReleasedHandle:
+    """Stands in for the plyvel handle once a LevelDB is closed; every use of it fails.
+
+    Dropping the real `plyvel.DB` at close (instead of keeping a closed one) is what lets it
+    be freed while the interpreter is intact, whoever still references the LevelDB.
+    """
+
+    closed = True
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str):
+        raise RuntimeError("Database is closed")
+
+    def __repr__(self) -> str:
+        return "<released plyvel handle>"
+
+
+_RELEASED = _ReleasedHandle()
+
+# Every LevelDB whose plyvel handle is still held, by id() (a LevelDB, like every py-evm
+# database, is a MutableMapping and so unhashable): closed at exit by _close_open_dbs.
+_open_dbs: "weakref.WeakValueDictionary[int, LevelDB]" = weakref.WeakValueDictionary()
+
+
+@atexit.register
+def _close_open_dbs() -> None:
+    """Release the handles of LevelDBs still alive at exit, before module teardown.
+
+    Runs while the interpreter is fully functional. A block still open here can never
+    complete (its code will not run again), so it is dropped, as a crash would drop it.
+    """
+    for db in list(_open_dbs.values()):
+        db._release()
 
 
 class LevelDBWriteBatch(AtomicDBWriteBatch):
@@ -68,6 +114,7 @@ class LevelDB(BaseAtomicDB):
         self._db = plyvel.DB(str(self.path), create_if_missing=create_if_missing)
         # The open block's pending writes and deletes; None when no block_batch is open.
         self._block: DBDiffTracker | None = None
+        _open_dbs[id(self)] = self
 
     def __repr__(self) -> str:
         return f"LevelDB({str(self.path)!r})"
@@ -161,10 +208,20 @@ class LevelDB(BaseAtomicDB):
     # -- lifetime ----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Release the LevelDB lock (idempotent). Refused inside a block: it would lose it."""
+        """Release the LevelDB lock and the plyvel handle (idempotent).
+
+        Refused inside a block: it would lose it. After close, every access raises
+        RuntimeError, as plyvel does on a closed database.
+        """
         if self._block is not None:
             raise AssertionError(f"{self!r}: close() inside block_batch() would drop the block")
-        self._db.close()
+        self._release()
+
+    def _release(self) -> None:
+        """Close the plyvel handle and drop our reference to it, block or not."""
+        handle, self._db = self._db, _RELEASED
+        _open_dbs.pop(id(self), None)
+        handle.close()
 
     @property
     def closed(self) -> bool:

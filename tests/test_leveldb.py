@@ -524,3 +524,33 @@ def test_killed_right_after_block_persists_all_of_it(tmp_path):
     assert b"before" not in stored and stored[b"batched"] == b"2"
     assert all(stored[b"key%d" % i] == b"value%d" % i for i in range(5_000))
     assert len(stored) == 5_001
+
+
+# -- interpreter shutdown: no plyvel handle may be freed during module teardown -------------
+
+# trie's HexaryTrie keeps every trie (so its db, so this LevelDB) in a class-level lru_cache
+# until module teardown; a plyvel.DB freed that late, even a closed one, printed
+# "Error in sys.excepthook:" at exit.
+PERSISTING_WRITER = """
+import sys
+from eth.db.account import AccountDB
+from fee_plugin.leveldb import LevelDB
+
+d = LevelDB(sys.argv[1])
+a = AccountDB(d)
+a.set_balance(b"\\x01" * 20, 5)
+a.persist()
+if sys.argv[2] == "closed":
+    d.close()
+print("done")
+"""
+
+
+@pytest.mark.parametrize("ending", ["left_open", "closed"])
+def test_persisting_state_exits_cleanly(tmp_path, ending):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    command = [sys.executable, "-c", PERSISTING_WRITER, str(tmp_path / "db"), ending]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, check=False)
+    assert result.stderr.decode() == ""
+    assert result.returncode == 0 and result.stdout.decode() == "done\n"
+    assert on_disk(tmp_path / "db")  # the state trie reached disk
