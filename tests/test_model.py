@@ -106,6 +106,8 @@ class ModelAccount:
 
 
 class FeeChainMachine(RuleBasedStateMachine):
+    checks = 0  # invariant checks run (one per step), reported by the large run
+
     def __init__(self):
         super().__init__()
         _, self.chain = new_chain(minDeposit=str(MIN_DEPOSIT), maxLiveLots=MAX_LIVE, lowBalance=str(LOW))
@@ -246,6 +248,7 @@ class FeeChainMachine(RuleBasedStateMachine):
 
     @invariant()
     def chain_equals_model(self):
+        FeeChainMachine.checks += 1
         head_t = self.chain.get_canonical_head().timestamp
         remaining = 0
         for key in USERS:
