@@ -14,7 +14,6 @@ from eth._utils.address import generate_contract_address
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
 from eth.exceptions import BlockNotFound, HeaderNotFound, TransactionNotFound
 from eth_utils import (
-    ValidationError,
     decode_hex,
     encode_hex,
     is_hex,

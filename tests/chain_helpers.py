@@ -1,8 +1,7 @@
 """Test helpers: a genesis built in code, keys, signed transactions of every type, mining."""
 import copy
-import json
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Optional, Sequence
 
 from eth_abi import encode
 from eth_keys import keys

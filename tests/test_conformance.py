@@ -20,7 +20,7 @@ from eth.tools.fixtures import (
     load_fixture,
     verify_state,
 )
-from eth.tools.rlp import assert_headers_eq, assert_imported_block_unchanged
+from eth.tools.rlp import assert_imported_block_unchanged
 from eth_utils import ValidationError
 
 from fee_plugin import fee_vm_class, load_genesis
