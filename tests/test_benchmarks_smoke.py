@@ -1,12 +1,112 @@
-"""The benchmark code still runs (tiny N); speed is measured by the benchmark command only."""
-import importlib.util
+"""The benchmark code still runs (tiny N) and its shortcuts are faithful.
+
+Speed is measured by `python benchmarks/run_all.py` only: nothing here asserts a ratio or a
+time. What is asserted is that every benchmark function runs end to end, that the results
+render, and that the benchmarks' own shortcuts give exactly what the real paths give (bulk
+genesis trie vs py-evm's genesis; lot words written into genesis vs real operator grants;
+the in-EVM PaymasterVault charge vs the native hook).
+"""
+import io
+import sys
+
+import pytest
 
 from .chain_helpers import REPO
 
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-def test_overhead_benchmark_runs_on_a_tiny_workload():
-    spec = importlib.util.spec_from_file_location("bench_overhead", REPO / "benchmarks" / "bench_overhead.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    result = bench.run(senders=3, per_sender=2, rounds=2)
-    assert result["transactions"] == 6 and result["ratio_median"] > 0
+import bench_common as bc  # noqa: E402
+import bench_inevm  # noqa: E402
+import run_all  # noqa: E402
+from fee_plugin.vault import read_account  # noqa: E402
+
+
+def test_every_benchmark_runs_on_a_tiny_workload_and_renders():
+    results = run_all.run_suite("smoke", log=io.StringIO())
+    b = results["benchmarks"]
+    assert set(b) == set(run_all.BENCHMARKS)
+    for case in b["overhead"]["cases"].values():
+        assert case["ratio"]["median"] > 0
+    for case in b["hook"]["cases"].values():
+        assert "hook_fraction" in case and "phase_share_of_whole_tx" in case
+    assert b["inevm"]["charge_call_gas"]["median"] > 0
+    assert set(b["scale"]["accounts"]["counts"]) == {"4", "20"}
+    assert set(b["scale"]["lots"]["lots"]) == {"1", "3"}
+    assert set(b["import"]["blocks"]) == {"4"}
+    markdown = run_all.render_markdown(results)
+    for heading in ("## Targets", "## 1.", "## 2.", "## 3.", "## 4.", "## 5."):
+        assert heading in markdown
+
+
+def test_bulk_genesis_trie_gives_py_evms_genesis():
+    keys = bc.sender_keys(5)
+    owners = [k.public_key.to_canonical_address() for k in keys]
+    genesis = bc.make_genesis(owners, max_live_lots=64)
+    extra = {a: {"balance": 7 + i, "nonce": i % 3, "code": b"\x60\x00" * (i % 2), "storage": {1: i}}
+             for i, a in enumerate(bc.filler_addresses(40))}
+    lots = {o: bc.uniform_lots(1 + i) for i, o in enumerate(owners)}
+    for build in (lambda fast: bc.plugin_chain(genesis, lots, extra, fast=fast),
+                  lambda fast: bc.plain_chain(genesis, extra, fast=fast)):
+        slow, fast = build(False), build(True)
+        assert slow.get_canonical_head() == fast.get_canonical_head()
+        txs = bc.transfers(keys, 2)
+        _, slow_receipts = bc.time_block(slow, txs, bc.T0 + 10)
+        _, fast_receipts = bc.time_block(fast, txs, bc.T0 + 10)
+        assert slow_receipts == fast_receipts
+
+
+def test_lot_words_in_genesis_equal_real_grants():
+    keys = bc.sender_keys(4)
+    owners = [k.public_key.to_canonical_address() for k in keys]
+    genesis = bc.make_genesis(owners, max_live_lots=64)
+    granted = bc.fund_by_grants(bc.plugin_chain(genesis), genesis, owners, lots_per_owner=3)
+    prefunded = bc.plugin_chain(genesis, {o: bc.uniform_lots(3) for o in owners})
+    a = granted.get_vm().state
+    b = prefunded.get_vm().state
+    for owner in owners:
+        assert read_account(a, bc.VAULT, owner) == read_account(b, bc.VAULT, owner)
+    assert a.get_balance(bc.VAULT) == b.get_balance(bc.VAULT)
+
+
+def test_in_evm_charge_leaves_what_the_native_hook_leaves():
+    """Sweep of an expired lot, a charge spanning two lots, charge order by expiry, and a
+    status change (a lot used up exactly): same words, balances, receipts and logs."""
+    keys = bc.sender_keys(3)
+    owners = [k.public_key.to_canonical_address() for k in keys]
+    genesis = bc.make_genesis(owners, max_live_lots=64)
+    fee = 21_000 * 2 * bc.GWEI  # a transfer at the benchmarks' gas price
+    T0, ETHER = bc.T0, bc.ETHER
+    lots = {
+        owners[0]: [(10**15, 0, T0 - 100, T0 + 5), (fee + fee // 2, 0, T0, T0 + 10**6),
+                    (10 * ETHER, 0, T0, T0 + 10**7)],
+        owners[1]: [(fee, 0, T0, T0 + 10**6)],
+        owners[2]: [(10 * ETHER, 0, T0, T0 + 10**7 + 1), (10 * ETHER, 5, T0 - 1, T0 + 10**7 + 1),
+                    (10 * ETHER, 0, T0, T0 + 10**7)],
+    }
+    txs = bc.transfers(keys[:1], 2) + bc.transfers(keys[1:2], 1) + bc.transfers(keys[2:], 1)
+    native, inevm, _ = bench_inevm.chains(genesis, lots, plain_too=False)
+    receipts = bench_inevm.check_equivalent(genesis, native, inevm, txs, T0 + 20, owners)
+    from fee_plugin.vault import (FEE_CHARGED_TOPIC, LOT_CHARGED_TOPIC, LOT_EXPIRED_TOPIC,
+                                  STATUS_CHANGED_TOPIC)
+    topics = [log.topics[0] for r in receipts for log in r.logs]
+    for topic in (LOT_EXPIRED_TOPIC, STATUS_CHANGED_TOPIC, FEE_CHARGED_TOPIC):
+        assert topic in topics
+    assert [log.topics[0] for log in receipts[1].logs].count(LOT_CHARGED_TOPIC) == 2
+
+
+@pytest.mark.parametrize("broken", ["tip to the treasury", "wrong gasUsed in the log"])
+def test_equivalence_check_catches_a_wrong_in_evm_charge(monkeypatch, broken):
+    """Negative control: the comparison fails when the in-EVM charge differs slightly."""
+    keys = bc.sender_keys(2)
+    owners = [k.public_key.to_canonical_address() for k in keys]
+    genesis = bc.make_genesis(owners)
+    native, inevm, _ = bench_inevm.chains(genesis, {o: bc.uniform_lots(1) for o in owners},
+                                          plain_too=False)
+    calldata = bench_inevm.charge_calldata
+    if broken == "tip to the treasury":
+        wrong = lambda payer, fee, tip, gas: calldata(payer, fee, 0, gas)  # noqa: E731
+    else:
+        wrong = lambda payer, fee, tip, gas: calldata(payer, fee, tip, gas + 1)  # noqa: E731
+    monkeypatch.setattr(bench_inevm, "charge_calldata", wrong)
+    with pytest.raises(AssertionError):
+        bench_inevm.check_equivalent(genesis, native, inevm, bc.transfers(keys, 1), bc.T0 + 20, owners)

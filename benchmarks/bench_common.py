@@ -1,0 +1,456 @@
+"""Shared pieces of the benchmark suite: genesis, chains, funding, transactions, timing.
+
+Every figure the suite reports is a ratio of two sides measured side by side in the same
+process and the same round (plugin vs plain py-evm Prague, same database kind, the same
+signed transactions, senders recovered beforehand unless the benchmark says otherwise).
+Rounds alternate which side runs first; a warm-up round is run and discarded.
+"""
+import functools
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from eth.chains.base import MiningChain
+from eth.constants import BLANK_ROOT_HASH
+from eth.db.atomic import AtomicDB
+from eth.db.backends.memory import MemoryDB
+from eth.vm.forks import PragueVM
+from eth_abi import encode
+from eth_keys import keys
+from eth_utils import keccak
+
+from fee_plugin import load_genesis
+from fee_plugin.artifact import vault_function
+from fee_plugin.chain import fee_chain_class
+from fee_plugin.layout import (
+    Header,
+    Lot,
+    account_base_slot,
+    head0_slot,
+    head1_slot,
+    lot_slot,
+    pack_head0,
+    pack_head1,
+    pack_lot,
+)
+from fee_plugin.lots import account_available, account_status
+
+GWEI = 10**9
+ETHER = 10**18
+T0 = 1_700_000_000
+CHAIN_ID = 1337
+VAULT = bytes.fromhex("000000000000000000000000000000000000fee0")
+TREASURY = bytes.fromhex("00000000000000000000000000000000007e5a57")
+TOKEN = bytes.fromhex("00000000000000000000000000000000000070c3")
+LOT_VALIDITY = 10**8
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS = BENCH_DIR / "results"
+CONTRACTS = BENCH_DIR / "contracts"
+OPERATOR_KEY = keys.PrivateKey(b"\x0a" * 32)
+
+
+# -- keys, genesis, chains --------------------------------------------------------------
+
+def sender_keys(count: int, offset: int = 0x1000) -> List[keys.PrivateKey]:
+    return [keys.PrivateKey((offset + i).to_bytes(32, "big")) for i in range(count)]
+
+
+def filler_addresses(count: int, tag: bytes = b"filler") -> List[bytes]:
+    """Funded accounts that never send (no key needed): synthetic, deterministic."""
+    return [keccak(tag + i.to_bytes(8, "big"))[:20] for i in range(count)]
+
+
+def make_genesis(addresses: Iterable[bytes], max_live_lots: int = 16,
+                 extra_alloc: Optional[Dict[bytes, dict]] = None):
+    """The fee-plugin genesis (Prague, upfront lots, fixed header rules) for these senders.
+
+    `extra_alloc` maps address -> {"balance", "code", "storage"} (python values) and is in
+    the genesis of both chains (a token contract, for instance).
+    """
+    alloc = {"0x" + a.hex(): {"balance": str(1000 * ETHER)} for a in addresses}
+    alloc["0x" + OPERATOR_KEY.public_key.to_canonical_address().hex()] = {"balance": str(10**9 * ETHER)}
+    for address, account in (extra_alloc or {}).items():
+        alloc["0x" + address.hex()] = {
+            "balance": str(account.get("balance", 0)),
+            "code": "0x" + account.get("code", b"").hex(),
+            "storage": {hex(k): hex(v) for k, v in account.get("storage", {}).items()},
+        }
+    return load_genesis({
+        "config": {
+            "chainId": CHAIN_ID,
+            "fork": "prague",
+            "feePlugin": {
+                "vault": "0x" + VAULT.hex(),
+                "operator": OPERATOR_KEY.public_key.to_checksum_address(),
+                "treasury": "0x" + TREASURY.hex(),
+                "lotValiditySeconds": LOT_VALIDITY,
+                "consumption": "upfront",
+                "minDeposit": "1",
+                "maxLiveLots": max_live_lots,
+            },
+        },
+        "timestamp": str(T0),
+        "gasLimit": str(10**9),
+        "baseFeePerGas": str(GWEI),
+        "alloc": alloc,
+    })
+
+
+def plain_chain_class(genesis, vm_class=PragueVM):
+    return MiningChain.configure(
+        __name__="PlainPrague", vm_configuration=((0, vm_class),), chain_id=genesis.chain_id
+    )
+
+
+def plugin_chain_class(genesis, vm_class=None):
+    if vm_class is None:
+        return fee_chain_class(genesis)
+    return MiningChain.configure(
+        __name__="VariantFeePrague", vm_configuration=((0, vm_class),), chain_id=genesis.chain_id
+    )
+
+
+def plain_state(genesis) -> Dict[bytes, dict]:
+    return {a: {"balance": acc.balance, "nonce": acc.nonce, "code": acc.code,
+                "storage": dict(acc.storage)} for a, acc in genesis.alloc}
+
+
+def plain_chain(genesis, extra_state=None, fast=False, vm_class=PragueVM):
+    """Stock py-evm Prague with the same alloc (no vault) and the same header fields."""
+    state = plain_state(genesis)
+    state.update(extra_state or {})
+    return new_chain(plain_chain_class(genesis, vm_class), genesis, state, fast)
+
+
+def plugin_chain(genesis, lots=None, extra_state=None, fast=False, vault_code=None,
+                 vm_class=None, recorded_at=None):
+    """The fee-plugin chain; `lots` maps owner -> [(amount, used, start, expiry), ...]
+    written straight into the vault's genesis storage (the words a grant would write,
+    contracts/LAYOUT.md; tests/test_benchmarks_smoke.py checks that against real grants),
+    with the vault's balance equal to what the lots still hold."""
+    state = genesis.genesis_state()
+    state.update(extra_state or {})
+    vault = state[genesis.fee.vault]
+    if vault_code is not None:
+        vault["code"] = vault_code
+    if lots:
+        storage = dict(vault["storage"])
+        held = 0
+        for owner, owner_lots in lots.items():
+            words, remaining = lot_storage(genesis, owner, owner_lots, recorded_at)
+            storage.update(words)
+            held += remaining
+        vault["storage"] = storage
+        vault["balance"] += held
+    return new_chain(plugin_chain_class(genesis, vm_class), genesis, state, fast)
+
+
+def lot_storage(genesis, owner: bytes, owner_lots, recorded_at=None) -> Tuple[Dict[int, int], int]:
+    """Vault storage words for an account holding these lots, recorded at `recorded_at`
+    (default: the last lot's start), as the vault's deposit/grant path would record them."""
+    offsets, remaining = _account_words(genesis.fee, tuple(map(tuple, owner_lots)), recorded_at)
+    base = account_base_slot(owner)
+    return {base + offset: word for offset, word in offsets}, remaining
+
+
+@functools.lru_cache(maxsize=64)
+def _account_words(fee, owner_lots, recorded_at):
+    """((slot offset from the account's base slot, word), ...), remaining wei."""
+    policy = fee.release_policy
+    lots = tuple(Lot(i, amount, used, start, expiry)
+                 for i, (amount, used, start, expiry) in enumerate(owner_lots))
+    t = recorded_at if recorded_at is not None else max(lot.start for lot in lots)
+    header = Header(
+        deposited=sum(lot.amount for lot in lots),
+        charged=sum(lot.used for lot in lots),
+        live_mask=(1 << len(lots)) - 1,
+        available=account_available(lots, t, policy),
+        status=int(account_status(True, False, lots, t, policy, fee.low_balance_wei)),
+        flags=1,  # OPENED
+    )
+    words = [(head0_slot(0), pack_head0(header)), (head1_slot(0), pack_head1(header))]
+    words.extend((lot_slot(0, lot.slot), pack_lot(lot)) for lot in lots)
+    return tuple(words), sum(lot.remaining for lot in lots)
+
+
+def uniform_lots(count: int, amount: int = 10 * ETHER, start: int = T0 + 1):
+    """`count` lots granted at `start`, validity LOT_VALIDITY + i (distinct expiries)."""
+    return [(amount, 0, start, start + LOT_VALIDITY + i) for i in range(count)]
+
+
+def new_chain(chain_class, genesis, state, fast=False):
+    if not fast:
+        return chain_class.from_genesis(AtomicDB(), genesis.genesis_params(), state)
+    db = AtomicDB()
+    root = build_state_trie(db, state)
+    vm_class = chain_class.get_vm_class_for_block_number(0)
+    header = vm_class.create_genesis_header(**dict(genesis.genesis_params(), state_root=root))
+    return chain_class.from_genesis_header(db, header)
+
+
+def open_chain(chain, chain_class):
+    """The same database (head, state) seen through another chain class (instrumented)."""
+    return chain_class(chain.chaindb.db)
+
+
+def copy_chain(chain, chain_class=None):
+    """An independent copy of an in-memory chain (for a fresh importer per round)."""
+    kv = chain.chaindb.db.wrapped_db.kv_store
+    db = AtomicDB(MemoryDB(dict(kv)))
+    return (chain_class or type(chain))(db)
+
+
+# -- a bulk Merkle-Patricia trie builder (genesis with 10^5 accounts in seconds) ----------
+
+def _rlp(item) -> bytes:
+    """RLP of bytes / nested lists of bytes (the generic `rlp.encode` is the bottleneck)."""
+    if isinstance(item, bytes):
+        if len(item) == 1 and item[0] < 0x80:
+            return item
+        return _rlp_length(len(item), 0x80) + item
+    payload = b"".join([_rlp(x) for x in item])
+    return _rlp_length(len(payload), 0xC0) + payload
+
+
+def _rlp_length(length: int, offset: int) -> bytes:
+    if length < 56:
+        return bytes((offset + length,))
+    encoded = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes((offset + 55 + len(encoded),)) + encoded
+
+
+def _int_bytes(value: int) -> bytes:
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
+
+
+def _hex_prefix(nibbles: str, leaf: bool) -> bytes:
+    flag = 2 if leaf else 0
+    if len(nibbles) % 2:
+        return bytes.fromhex(f"{flag + 1:x}{nibbles}")
+    return bytes.fromhex(f"{flag:x}0{nibbles}")
+
+
+def build_trie(db, items: Dict[bytes, bytes]) -> bytes:
+    """Root hash of the hexary trie holding `items` (already hashed 32-byte keys); writes
+    every node of 32 bytes or more into `db`, exactly the nodes py-evm's HexaryTrie keeps.
+    Sorted bulk construction instead of one insert per key (py-evm's genesis path takes
+    ~150 s for 10^5 accounts plus their vault records; this takes seconds)."""
+    if not items:
+        return BLANK_ROOT_HASH
+    pairs = sorted((key.hex(), value) for key, value in items.items())
+
+    def ref(node):
+        encoded = _rlp(node)
+        if len(encoded) < 32:
+            return node
+        digest = keccak(encoded)
+        db[digest] = encoded
+        return digest
+
+    def build(lo: int, hi: int, depth: int):
+        if hi - lo == 1:
+            path, value = pairs[lo]
+            return [_hex_prefix(path[depth:], True), value]
+        first, last = pairs[lo][0], pairs[hi - 1][0]
+        common = depth
+        while first[common] == last[common]:
+            common += 1
+        if common > depth:
+            return [_hex_prefix(first[depth:common], False), ref(branch(lo, hi, common))]
+        return branch(lo, hi, depth)
+
+    def branch(lo: int, hi: int, depth: int):
+        children = [b""] * 17
+        start = lo
+        while start < hi:
+            nibble = pairs[start][0][depth]
+            end = start
+            while end < hi and pairs[end][0][depth] == nibble:
+                end += 1
+            children[int(nibble, 16)] = ref(build(start, end, depth + 1))
+            start = end
+        return children
+
+    encoded = _rlp(build(0, len(pairs), 0))
+    root = keccak(encoded)
+    db[root] = encoded
+    return root
+
+
+def build_state_trie(db, state: Dict[bytes, dict]) -> bytes:
+    accounts = {}
+    for address, account in state.items():
+        storage = {keccak(slot.to_bytes(32, "big")): _rlp(_int_bytes(value))
+                   for slot, value in account.get("storage", {}).items() if value}
+        storage_root = build_trie(db, storage)
+        code = account.get("code", b"")
+        code_hash = keccak(code)
+        if code:
+            db[code_hash] = code
+        accounts[keccak(address)] = _rlp([
+            _int_bytes(account.get("nonce", 0)), _int_bytes(account.get("balance", 0)),
+            storage_root, code_hash])
+    return build_trie(db, accounts)
+
+
+# -- funding by real grants (senders keep nonce 0) -------------------------------------
+
+def fund_by_grants(chain, genesis, owners: Sequence[bytes], lots_per_owner: int = 1,
+                   amount: int = 10 * ETHER, timestamp: int = T0 + 1):
+    """The operator grants every owner `lots_per_owner` lots (validity LOT_VALIDITY + i)
+    in one block mined at `timestamp`; owners keep nonce 0."""
+    fn = vault_function("grant")
+    builder = chain.get_vm().get_transaction_builder()
+    txs = []
+    for owner in owners:
+        for i in range(lots_per_owner):
+            data = fn.selector + encode(fn.input_types, (owner, LOT_VALIDITY + i))
+            txs.append(builder.new_unsigned_dynamic_fee_transaction(
+                genesis.chain_id, len(txs), GWEI, 2 * GWEI, 300_000, genesis.fee.vault,
+                amount, data, ()
+            ).as_signed_transaction(OPERATOR_KEY))
+    chain.set_header_timestamp(timestamp)
+    _, receipts, _ = chain.mine_all(txs)
+    assert all(r.state_root == b"\x01" for r in receipts), "a grant failed"
+    return chain
+
+
+# -- transactions -----------------------------------------------------------------------
+
+def dynamic_tx(key, nonce, to, value=0, data=b"", gas=21_000, chain_id=CHAIN_ID):
+    """A signed type-2 transaction as a Prague node decodes it from the wire (py-evm's
+    builder returns a London-typed object, which a Prague block cannot RLP-encode)."""
+    builder = PragueVM.get_transaction_builder()
+    signed = builder.new_unsigned_dynamic_fee_transaction(
+        chain_id, nonce, GWEI, 2 * GWEI, gas, to, value, data, ()
+    ).as_signed_transaction(key)
+    return builder.decode(signed.encode())
+
+
+def transfers(sender_keys_: Sequence, per_sender: int, first_nonce: int = 0, recover=True):
+    """per_sender rounds over the senders (a block where payers repeat, interleaved)."""
+    txs = [dynamic_tx(key, first_nonce + n, (0xB0B0_0000 + i).to_bytes(20, "big"), value=1)
+           for n in range(per_sender) for i, key in enumerate(sender_keys_)]
+    return recovered(txs) if recover else txs
+
+
+def recovered(txs):
+    for tx in txs:
+        _ = tx.sender  # recovered once, outside any timed region, for both sides
+    return txs
+
+
+# -- vyper (benchmark contracts, compiled at run time) ---------------------------------
+
+_COMPILED: Dict[str, dict] = {}
+
+
+def compile_contract(name: str) -> dict:
+    """benchmarks/contracts/<name>.vy compiled with the installed Vyper (cached)."""
+    if name not in _COMPILED:
+        from vyper.compiler import compile_code
+
+        source = (CONTRACTS / f"{name}.vy").read_text()
+        out = compile_code(source, output_formats=[
+            "bytecode", "bytecode_runtime", "layout", "method_identifiers"])
+        _COMPILED[name] = {
+            "init": bytes.fromhex(out["bytecode"][2:]),
+            "runtime": bytes.fromhex(out["bytecode_runtime"][2:]),
+            "layout": out["layout"]["storage_layout"],
+            "selectors": {k: bytes.fromhex(v[2:]) for k, v in out["method_identifiers"].items()},
+        }
+    return _COMPILED[name]
+
+
+def vyper_hashmap_slot(slot: int, key: bytes) -> int:
+    """Vyper HashMap location: keccak256(slot ‖ key) (slot first, unlike Solidity)."""
+    return int.from_bytes(keccak(slot.to_bytes(32, "big") + key.rjust(32, b"\x00")), "big")
+
+
+# -- timing -----------------------------------------------------------------------------
+
+def time_block(chain, txs, timestamp: int):
+    """(seconds, receipts): apply `txs` on a VM for the next block and compute the state
+    root (`state.persist()`); the chain's head does not move, so rounds repeat."""
+    header = chain.header.copy(timestamp=timestamp)
+    vm = chain.get_vm(header)
+    start = time.perf_counter()
+    _, receipts, _ = vm.apply_all_transactions(txs, header)
+    vm.state.persist()
+    return time.perf_counter() - start, receipts
+
+
+def side_by_side(rounds: int, cases: Sequence[Tuple[str, Dict[str, Callable[[int], float]]]],
+                 warmup: int = 1) -> Dict[str, Dict[str, List[float]]]:
+    """Run every case's sides once per round, alternating which side goes first (and
+    rotating the case order), after `warmup` discarded rounds. Each side is a callable
+    round -> seconds. Returns {case: {side: [seconds per round]}}."""
+    times = {name: {side: [] for side in sides} for name, sides in cases}
+    for r in range(-warmup, rounds):
+        shift = r % len(cases)
+        for c, (name, sides) in enumerate(cases[shift:] + cases[:shift]):
+            order = list(sides)
+            if (r + c) % 2:
+                order.reverse()
+            for side in order:
+                seconds = sides[side](r)
+                if r >= 0:
+                    times[name][side].append(seconds)
+    return times
+
+
+def summary(values: Sequence[float], digits: int = 4) -> Dict[str, float]:
+    return {"median": round(statistics.median(values), digits),
+            "min": round(min(values), digits), "max": round(max(values), digits)}
+
+
+def ratios(numerator: Sequence[float], denominator: Sequence[float]) -> List[float]:
+    return [a / b for a, b in zip(numerator, denominator, strict=True)]
+
+
+def fmt(s: Dict[str, float], unit: str = "x") -> str:
+    return f"{s['median']:.3f}{unit} ({s['min']:.3f}–{s['max']:.3f})"
+
+
+# -- machine ----------------------------------------------------------------------------
+
+PACKAGES = ("py-evm", "trie", "rlp", "eth-hash", "eth-keys", "eth-utils", "eth-abi",
+            "coincurve", "pycryptodome", "vyper", "fee_plugin")
+
+
+def machine() -> dict:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BENCH_DIR,
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "eth_hash_backend": os.environ.get("ETH_HASH_BACKEND", "auto"),
+        "git_commit": commit,
+        "packages": versions,
+    }

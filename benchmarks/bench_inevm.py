@@ -1,0 +1,218 @@
+"""Benchmark 3 — in-EVM alternative: the same charge done by EVM code vs the native hook.
+
+The in-EVM variant (benchmarks only) keeps the plugin's validation but, after each
+lot-paid transaction, calls `PaymasterVault.charge(payer, fee, tip, gasUsed)` as a system
+message (sender 0xff..fe, like Prague's system calls; the way an ERC-4337 paymaster's
+postOp settles a user operation). PaymasterVault (contracts/PaymasterVault.vy, compiled
+at run time) reads the same packed lot words, updates used and the header, emits the same
+LotCharged/FeeCharged logs and pays the coinbase and the treasury out of the vault. Both
+chains start from the same prefunded lot words (native: FeeVault code; in-EVM:
+PaymasterVault code); before timing, the benchmark checks that both leave identical vault
+words, balances, receipts and logs.
+
+Reported per round (medians over rounds), in-EVM / native:
+- charge: the whole `finalize_computation` (refund math + charge + cleanup, the same
+  common part on both sides, so this ratio understates the charge-only ratio);
+- charge call only: the system call (calldata, message, EVM, logs) vs the native lot
+  charge pieces (read/charge/log functions; the native vault/treasury/coinbase balance moves
+  are not in this figure, they are in the first);
+- whole transaction (apply + state root), and gas of the charge call.
+
+    python benchmarks/bench_inevm.py [--rounds 7]
+"""
+import argparse
+import json
+import statistics
+import time
+
+import fee_plugin.executor
+from eth.constants import SYSTEM_ADDRESS, SYSTEM_MESSAGE_GAS
+from eth.vm.forks import PragueVM
+from eth.vm.forks.spurious_dragon._utils import collect_touched_accounts
+from eth.vm.message import Message
+
+from bench_common import (
+    VAULT,
+    TREASURY,
+    compile_contract,
+    machine,
+    make_genesis,
+    plain_chain,
+    plain_chain_class,
+    plugin_chain,
+    open_chain,
+    ratios,
+    sender_keys,
+    side_by_side,
+    summary,
+    transfers,
+    uniform_lots,
+)
+from fee_plugin import fee_vm_class
+from fee_plugin.executor import FEE_LOGS_ATTRIBUTE, Payment
+from fee_plugin.vault import read_account
+from instrument import EXECUTOR_PHASES, Timers, activate, instrumented_vm, timed_functions
+import instrument
+
+
+def _word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+class InEvmChargeMixin:
+    """Executor mixin (before the fee executor): charge through PaymasterVault.charge."""
+
+    charge_gas = []  # gas used by every system charge call (read by the benchmark)
+
+    def finalize_computation(self, transaction, computation):
+        if self._payment is Payment.NATIVE:
+            return super().finalize_computation(transaction, computation)
+        state = self.vm_state
+        cfg = self.fee_config
+        # Fee and tip exactly as FeeExecutorMixin.finalize_computation computes them.
+        gas_remaining = computation.get_gas_remaining()
+        gas_refund = self.calculate_gas_refund(computation, transaction.gas - gas_remaining)
+        computation.data_floor_gas = self.calc_data_floor_gas(
+            transaction, transaction.gas - gas_remaining, gas_refund
+        )
+        billed_gas = transaction.gas - gas_remaining - gas_refund + computation.data_floor_gas
+        fee_wei = billed_gas * state.get_gas_price(transaction)
+        tip_wei = billed_gas * state.get_tip(transaction)
+
+        start = time.perf_counter()
+        data = charge_calldata(transaction.sender, fee_wei, tip_wei, billed_gas)
+        message = Message(
+            gas=SYSTEM_MESSAGE_GAS, to=cfg.vault, sender=SYSTEM_ADDRESS, value=0, data=data,
+            code=state.get_code(cfg.vault), code_address=cfg.vault,
+        )
+        context = state.get_transaction_context_class()(gas_price=0, origin=SYSTEM_ADDRESS)
+        charge = state.computation_class.apply_message(state, message, context)
+        if charge.is_error:
+            raise charge.error
+        setattr(computation, FEE_LOGS_ATTRIBUTE, tuple(charge.get_log_entries()))
+        instrument.ACTIVE.add("system_charge_call", time.perf_counter() - start)
+        InEvmChargeMixin.charge_gas.append(SYSTEM_MESSAGE_GAS - charge.get_gas_remaining())
+
+        for address in computation.get_accounts_for_deletion():
+            state.delete_account(address)
+        for address in collect_touched_accounts(computation):
+            if state.account_exists(address) and state.account_is_empty(address):
+                state.delete_account(address)
+        return computation
+
+
+CHARGE_SELECTOR = b""
+
+
+def charge_calldata(payer: bytes, fee_wei: int, tip_wei: int, gas_used: int) -> bytes:
+    """charge(payer, fee, tip, gasUsed), encoded by hand (static words, no eth-abi)."""
+    return (CHARGE_SELECTOR + payer.rjust(32, b"\x00") + _word(fee_wei) + _word(tip_wei)
+            + _word(gas_used))
+
+
+def chains(genesis, lots, plain_too=True):
+    """(native, in-EVM, plain) chains with the same prefunded lots, instrumented."""
+    global CHARGE_SELECTOR
+    paymaster = compile_contract("PaymasterVault")
+    CHARGE_SELECTOR = paymaster["selectors"]["charge(address,uint256,uint256,uint256)"]
+    native_vm = instrumented_vm(fee_vm_class(genesis), EXECUTOR_PHASES)
+    inevm_vm = instrumented_vm(fee_vm_class(genesis), EXECUTOR_PHASES, executor_mixin=InEvmChargeMixin)
+    native = plugin_chain(genesis, lots, vm_class=native_vm)
+    inevm = plugin_chain(genesis, lots, vault_code=paymaster["runtime"], vm_class=inevm_vm)
+    plain = None
+    if plain_too:
+        plain = open_chain(plain_chain(genesis), plain_chain_class(genesis, instrumented_vm(PragueVM)))
+    return native, inevm, plain
+
+
+def apply_block(chain, txs, timestamp):
+    header = chain.header.copy(timestamp=timestamp)
+    vm = chain.get_vm(header)
+    _, receipts, _ = vm.apply_all_transactions(txs, header)
+    vm.state.persist()
+    return vm.state, receipts
+
+
+def check_equivalent(genesis, native, inevm, txs, timestamp, owners):
+    """The in-EVM charge leaves exactly what the native hook leaves (untimed)."""
+    activate(Timers())
+    native_state, native_receipts = apply_block(native, txs, timestamp)
+    inevm_state, inevm_receipts = apply_block(inevm, txs, timestamp)
+    for owner in owners:
+        a = read_account(native_state, VAULT, owner)
+        b = read_account(inevm_state, VAULT, owner)
+        assert a == b, (owner.hex(), a, b)
+    coinbase = native.header.coinbase
+    for address in (VAULT, TREASURY, coinbase) + tuple(owners):
+        assert native_state.get_balance(address) == inevm_state.get_balance(address), address.hex()
+    for a, b in zip(native_receipts, inevm_receipts, strict=True):
+        assert a.state_root == b.state_root == b"\x01"
+        assert a.gas_used == b.gas_used
+        assert a.logs == b.logs, (a.logs, b.logs)
+    return native_receipts
+
+
+def side(chain, txs, timers_per_round):
+    def run(r):
+        timers = activate(Timers())
+        header = chain.header.copy(timestamp=chain.header.timestamp + 10 + r)
+        vm = chain.get_vm(header)
+        start = time.perf_counter()
+        vm.apply_all_transactions(txs, header)
+        vm.state.persist()
+        seconds = time.perf_counter() - start
+        timers.add("whole", seconds)
+        if r >= 0:
+            timers_per_round.append(dict(timers.seconds))
+        return seconds
+    return run
+
+
+def run(rounds=7, senders=100, per_sender=5, lots_per_sender=1):
+    keys = sender_keys(senders)
+    owners = [k.public_key.to_canonical_address() for k in keys]
+    genesis = make_genesis(owners, max_live_lots=64)
+    lots = {owner: uniform_lots(lots_per_sender) for owner in owners}
+    with timed_functions(fee_plugin.executor, ("read_account", "charge_account", "charge_logs")):
+        native, inevm, plain = chains(genesis, lots)
+        txs = transfers(keys, per_sender)
+        check_equivalent(genesis, native, inevm, txs, native.header.timestamp + 5, owners)
+        InEvmChargeMixin.charge_gas.clear()
+        got = {"native": [], "inevm": [], "plain": []}
+        times = side_by_side(rounds, [("charge", {
+            "native": side(native, txs, got["native"]),
+            "inevm": side(inevm, txs, got["inevm"]),
+            "plain": side(plain, txs, got["plain"]),
+        })])["charge"]
+    native_pieces = [t.get("read_account@finalize", 0) + t.get("charge_account", 0)
+                     + t.get("charge_logs", 0) for t in got["native"]]
+    gas = InEvmChargeMixin.charge_gas
+    return {
+        "benchmark": "in-EVM charge (PaymasterVault.charge as a system call) vs native hook",
+        "rounds": rounds,
+        "transactions": len(txs),
+        "lots_per_sender": lots_per_sender,
+        "ratio_finalize_inevm_over_native": summary(ratios(
+            [t["finalize_computation"] for t in got["inevm"]],
+            [t["finalize_computation"] for t in got["native"]])),
+        "ratio_charge_call_over_native_charge_pieces": summary(ratios(
+            [t["system_charge_call"] for t in got["inevm"]], native_pieces)),
+        "ratio_whole_tx_inevm_over_native": summary(ratios(times["inevm"], times["native"])),
+        "ratio_whole_tx_native_over_plain": summary(ratios(times["native"], times["plain"])),
+        "ratio_whole_tx_inevm_over_plain": summary(ratios(times["inevm"], times["plain"])),
+        "charge_call_gas": {"median": statistics.median(gas), "min": min(gas), "max": max(gas)},
+        "native_charge_gas": 0,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    result = run(rounds=args.rounds)
+    result["machine"] = machine()
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Benchmark 4 — scale: per-transaction cost vs funded accounts and vs live lots per sender.
+
+Accounts: for N in 10^2, 10^3, 10^4 (10^5 by default in the full run) funded accounts —
+every one with ETH on both chains and one fee lot on the plugin chain — a block of 100
+senders x 2 value transfers (senders among the N). Both genesis states are built with a
+bulk trie builder (bench_common.build_state_trie; py-evm's own genesis path takes ~150 s at
+10^5 accounts with their vault records; the smoke test checks both give the same root).
+Every round runs every N on both sides, so growth is also measured side by side:
+- ratio plugin/plain at each N;
+- growth of the ratio vs N=10^2 (plugin's growth relative to plain's own growth; <= 1.0
+  means the plugin scales no worse than plain py-evm);
+- plain's own growth t_plain(N)/t_plain(10^2) and the plugin's t_plugin(N)/t_plugin(10^2),
+  both within the same round.
+
+Lots: 100 senders x 5 value transfers with 1, 8, 32, 64 (maxLiveLots) live lots per sender
+(distinct expiries; the fee is drawn from the earliest-expiring lot). Ratio plugin/plain at
+each lot count and its growth vs 1 lot (target: <= 10 %).
+
+    python benchmarks/bench_scale.py [--rounds 7] [--accounts 100 1000 10000 100000]
+"""
+import argparse
+import json
+
+from bench_common import (
+    filler_addresses,
+    machine,
+    make_genesis,
+    plain_chain,
+    plugin_chain,
+    ratios,
+    sender_keys,
+    side_by_side,
+    summary,
+    time_block,
+    transfers,
+    uniform_lots,
+)
+
+SENDERS = 100
+
+
+def block_side(chain, txs):
+    return lambda r: time_block(chain, txs, chain.header.timestamp + 10 + r)[0]
+
+
+def account_chains(n, keys, max_live_lots=64):
+    """(plugin, plain) with n funded accounts: the senders plus n - len(keys) others."""
+    senders = [k.public_key.to_canonical_address() for k in keys]
+    genesis = make_genesis(senders, max_live_lots=max_live_lots)
+    others = filler_addresses(max(0, n - len(senders)))
+    extra = {a: {"balance": 10**21, "nonce": 0, "code": b"", "storage": {}} for a in others}
+    lots = {a: uniform_lots(1) for a in senders + others}
+    return (plugin_chain(genesis, lots, extra, fast=True),
+            plain_chain(genesis, extra, fast=True))
+
+
+def run_accounts(rounds=7, counts=(100, 1000, 10000, 100000), senders=SENDERS, per_sender=2):
+    keys = sender_keys(min(senders, min(counts)))
+    txs = transfers(keys, per_sender)
+    cases = []
+    for n in counts:
+        plugin, plain = account_chains(n, keys)
+        cases.append((n, {"plugin": block_side(plugin, txs), "plain": block_side(plain, txs)}))
+    times = side_by_side(rounds, [(str(n), sides) for n, sides in cases])
+    base = str(counts[0])
+    out = {}
+    for n in counts:
+        t = times[str(n)]
+        ratio = ratios(t["plugin"], t["plain"])
+        base_ratio = ratios(times[base]["plugin"], times[base]["plain"])
+        out[str(n)] = {
+            "ratio": summary(ratio),
+            "ratio_growth_vs_smallest": summary(ratios(ratio, base_ratio)),
+            "plain_growth_vs_smallest": summary(ratios(t["plain"], times[base]["plain"])),
+            "plugin_growth_vs_smallest": summary(ratios(t["plugin"], times[base]["plugin"])),
+        }
+    return {"transactions": len(txs), "senders": len(keys), "counts": out}
+
+
+def run_lots(rounds=7, lot_counts=(1, 8, 32, 64), senders=SENDERS, per_sender=5):
+    keys = sender_keys(senders)
+    owners = [k.public_key.to_canonical_address() for k in keys]
+    genesis = make_genesis(owners, max_live_lots=max(64, max(lot_counts)))
+    txs = transfers(keys, per_sender)
+    plain = plain_chain(genesis, fast=True)
+    cases = []
+    for count in lot_counts:
+        plugin = plugin_chain(genesis, {o: uniform_lots(count) for o in owners}, fast=True)
+        cases.append((str(count), {"plugin": block_side(plugin, txs), "plain": block_side(plain, txs)}))
+    times = side_by_side(rounds, cases)
+    base = str(lot_counts[0])
+    base_ratio = ratios(times[base]["plugin"], times[base]["plain"])
+    out = {}
+    for count in lot_counts:
+        t = times[str(count)]
+        ratio = ratios(t["plugin"], t["plain"])
+        out[str(count)] = {
+            "ratio": summary(ratio),
+            "ratio_growth_vs_one_lot": summary(ratios(ratio, base_ratio)),
+        }
+    return {"transactions": len(txs), "senders": senders, "lots": out}
+
+
+def run(rounds=7, counts=(100, 1000, 10000, 100000), lot_counts=(1, 8, 32, 64),
+        senders=SENDERS, account_txs_per_sender=2, lot_txs_per_sender=5):
+    return {
+        "benchmark": "scale: funded accounts and live lots per sender",
+        "rounds": rounds,
+        "accounts": run_accounts(rounds, counts, senders, account_txs_per_sender),
+        "lots": run_lots(rounds, lot_counts, senders, lot_txs_per_sender),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--accounts", type=int, nargs="+", default=[100, 1000, 10000, 100000])
+    parser.add_argument("--lots", type=int, nargs="+", default=[1, 8, 32, 64])
+    args = parser.parse_args()
+    result = run(args.rounds, tuple(args.accounts), tuple(args.lots))
+    result["machine"] = machine()
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
