@@ -24,6 +24,7 @@ from eth_utils import ValidationError
 
 from .executor import FEE_LOGS_ATTRIBUTE, FeeExecutorMixin
 from .genesis import Genesis
+from .receipts import make_receipt, validate_receipt_bloom
 
 FORKS: Dict[str, Type[VirtualMachineAPI]] = {"cancun": CancunVM, "prague": PragueVM}
 
@@ -54,9 +55,13 @@ class FeeVMMixin:
             else EIP658_TRANSACTION_STATUS_CODE_SUCCESS
         )
         gas_used = base_header.gas_used + cls.finalize_gas_used(transaction, computation)
-        return transaction.make_receipt(
-            status, gas_used, tuple(computation.get_log_entries()) + fee_logs
+        return make_receipt(
+            transaction, status, gas_used, tuple(computation.get_log_entries()) + fee_logs
         )
+
+    @classmethod
+    def validate_receipt(cls, receipt: ReceiptAPI) -> None:
+        validate_receipt_bloom(receipt)
 
     @classmethod
     def finalize_gas_used(cls, transaction: SignedTransactionAPI, computation: ComputationAPI) -> int:
