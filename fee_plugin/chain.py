@@ -16,10 +16,10 @@ class GenesisMismatchError(Exception):
     """The database holds a chain that was not built from this genesis."""
 
 
-def fee_chain_class(genesis: Genesis) -> Type[MiningChain]:
+def fee_chain_class(genesis: Genesis, write_back: bool = False) -> Type[MiningChain]:
     return MiningChain.configure(
         __name__=f"FeePluginChain{genesis.chain_id}",
-        vm_configuration=((0, fee_vm_class(genesis)),),
+        vm_configuration=((0, fee_vm_class(genesis, write_back=write_back)),),
         chain_id=genesis.chain_id,
     )
 
@@ -31,13 +31,18 @@ def genesis_header(genesis: Genesis) -> BlockHeaderAPI:
     ).get_canonical_block_header_by_number(0)
 
 
-def build_chain(genesis: Genesis, db: Optional[AtomicDatabaseAPI] = None) -> MiningChain:
+def build_chain(
+    genesis: Genesis, db: Optional[AtomicDatabaseAPI] = None, write_back: bool = False
+) -> MiningChain:
     """A fee-plugin MiningChain: a new one, or the one `db` already holds for this genesis.
+
+    `write_back` selects the per-block write-back cache (same blocks, less work per
+    transaction when blocks are built or imported whole).
 
     The next header is stamped head.timestamp + 1 (never the wall clock); producers set
     real timestamps with `chain.set_header_timestamp` before applying transactions.
     """
-    chain_class = fee_chain_class(genesis)
+    chain_class = fee_chain_class(genesis, write_back)
     db = AtomicDB() if db is None else db
     try:
         ChainDB(db).get_canonical_head()

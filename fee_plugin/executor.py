@@ -20,10 +20,12 @@ from eth_utils import ValidationError, encode_hex, to_checksum_address
 
 from .genesis import FeeConfig
 from .lots import account_available, release_time
-from .vault import FeeAccount, charge_account, charge_logs, read_account
+from .vault import FeeAccount, charge_account, charge_logs, plan_charge, read_account
 
 DEPOSIT_SELECTOR = bytes.fromhex("d0e30db0")  # deposit()
 NONCE_LIMIT = 2**64 - 1
+SET_CODE_TX_TYPE = 4  # EIP-7702: authorizations change code before the call
+PRECOMPILE_LIMIT = 0x100  # addresses at or below may run precompiles, present or future
 FEE_LOGS_ATTRIBUTE = "fee_plugin_logs"
 
 
@@ -48,10 +50,26 @@ class FeeExecutorMixin:
     _payment: Optional[Payment] = None
     _account: Optional[FeeAccount] = None  # as read during validation
     _runs_code = True  # False when the message executes no EVM code at all
+    _cached = False  # charged through the state's write-back cache
 
     # -- validation -----------------------------------------------------------------
 
     def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
+        cache = self.vm_state.fee_cache
+        if cache is not None and cache.dirty and transaction.sender in self._special():
+            # Validation reads the sender's balance, which may have cached credits.
+            self.vm_state.fee_flush()
+        self._validate_and_choose_payment(transaction)
+        if cache is not None:
+            self._cached = self._cacheable(transaction)
+            if not self._cached:
+                # Anything the transaction runs or touches sees every earlier charge
+                # stored and locked (SSTORE gas reads "original" values), as in the
+                # per-transaction design; the cache stays empty until it ends.
+                self.vm_state.fee_flush()
+                self.vm_state.lock_changes()
+
+    def _validate_and_choose_payment(self, transaction: SignedTransactionAPI) -> None:
         if self._max_fee_wei(transaction) == 0:
             # eth_call / estimate style (gas price 0): nothing paid, nothing charged.
             self._payment = Payment.NATIVE
@@ -62,6 +80,33 @@ class FeeExecutorMixin:
             super().validate_transaction(transaction)
         else:
             self._validate_lot_paid(transaction)
+
+    def _cacheable(self, tx: SignedTransactionAPI) -> bool:
+        """A lot-paid transaction that runs no EVM code and moves no ETH of the vault,
+        the treasury or the coinbase: nothing in it can observe a cached charge."""
+        if self._payment is not Payment.LOTS or tx.type_id == SET_CODE_TX_TYPE:
+            return False
+        if tx.to == CREATE_CONTRACT_ADDRESS or int.from_bytes(tx.to, "big") <= PRECOMPILE_LIMIT:
+            return False
+        special = self._special()
+        if tx.to in special or tx.sender in special:
+            return False
+        return not self.vm_state.get_code(tx.to)
+
+    def _special(self) -> Tuple[bytes, bytes, bytes]:
+        """Accounts whose balance or storage the write-back cache holds back."""
+        cfg = self.fee_config
+        return cfg.vault, cfg.treasury, self.vm_state.coinbase
+
+    def _read_account(self, owner) -> FeeAccount:
+        cache = self.vm_state.fee_cache
+        if cache is None:
+            return read_account(self.vm_state, self.fee_config.vault, owner)
+        account = cache.get(owner)
+        if account is None:
+            account = read_account(self.vm_state, self.fee_config.vault, owner)
+            cache.load(owner, account)
+        return account
 
     def _validate_common(self, tx: SignedTransactionAPI) -> None:
         """Checks stock py-evm skips for some transaction types (internals notes)."""
@@ -111,7 +156,7 @@ class FeeExecutorMixin:
     ) -> Tuple[Payment, Optional[FeeAccount]]:
         required_wei = self._max_fee_wei(tx)
         cfg = self.fee_config
-        account = read_account(self.vm_state, cfg.vault, tx.sender)
+        account = self._read_account(tx.sender)
         header = account.header
         t = self.vm_state.execution_context.timestamp
         available_wei = account_available(account.lots, t, cfg.release_policy)
@@ -225,28 +270,33 @@ class FeeExecutorMixin:
         tip_wei = billed_gas * state.get_tip(transaction)
         assert 0 <= tip_wei <= fee_wei, (tip_wei, fee_wei)
 
-        # Only EVM code can write vault storage: after a plain transfer the account read
-        # during validation is still exact, otherwise read it again (deposit, sweep, ...).
-        if self._runs_code:
-            account = read_account(state, cfg.vault, transaction.sender)
+        t = state.execution_context.timestamp
+        if self._cached:
+            # No code ran: the account read during validation is still exact.
+            charge, after = plan_charge(
+                self._account, fee_wei, t, cfg.release_policy, cfg.low_balance_wei
+            )
+            vault_out_wei = fee_wei + charge.swept_wei
+            cache = state.fee_cache
+            assert state.get_balance(cfg.vault) - cache.vault_out_wei >= vault_out_wei
+            cache.charge(after, vault_out_wei, fee_wei - tip_wei + charge.swept_wei, tip_wei)
         else:
-            account = self._account
-        charge = charge_account(
-            state,
-            cfg.vault,
-            account,
-            fee_wei,
-            state.execution_context.timestamp,
-            cfg.release_policy,
-            cfg.low_balance_wei,
-        )
-        vault_out_wei = fee_wei + charge.swept_wei
-        assert state.get_balance(cfg.vault) >= vault_out_wei, "vault holds every live lot"
-        state.delta_balance(cfg.vault, -vault_out_wei)
-        state.delta_balance(state.coinbase, tip_wei)
-        treasury_in_wei = fee_wei - tip_wei + charge.swept_wei
-        if treasury_in_wei:
-            state.delta_balance(cfg.treasury, treasury_in_wei)
+            # Only EVM code can write vault storage: after a plain transfer the account
+            # read during validation is still exact, otherwise read it again.
+            if self._runs_code:
+                account = read_account(state, cfg.vault, transaction.sender)
+            else:
+                account = self._account
+            charge = charge_account(
+                state, cfg.vault, account, fee_wei, t, cfg.release_policy, cfg.low_balance_wei
+            )
+            vault_out_wei = fee_wei + charge.swept_wei
+            assert state.get_balance(cfg.vault) >= vault_out_wei, "vault holds every live lot"
+            state.delta_balance(cfg.vault, -vault_out_wei)
+            state.delta_balance(state.coinbase, tip_wei)
+            treasury_in_wei = fee_wei - tip_wei + charge.swept_wei
+            if treasury_in_wei:
+                state.delta_balance(cfg.treasury, treasury_in_wei)
         setattr(
             computation,
             FEE_LOGS_ATTRIBUTE,

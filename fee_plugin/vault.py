@@ -90,33 +90,25 @@ def read_account(state, vault: Address, owner: Address) -> FeeAccount:
     return FeeAccount(owner, header, lots)
 
 
-def charge_account(
-    state,
-    vault: Address,
+def plan_charge(
     account: FeeAccount,
     fee_wei: int,
     t: int,
     policy: ReleasePolicy,
     low_balance_wei: int,
-) -> Charge:
-    """Sweep the account's expired lots, take `fee_wei` from its lots, record the result.
+) -> Tuple[Charge, FeeAccount]:
+    """Sweep the account's expired lots and take `fee_wei` from its lots, on paper.
 
-    Moves no ETH: the caller moves exactly `fee_wei + swept_wei` out of the vault.
+    Pure: returns the charge and the account as it must be stored afterwards. Moves no ETH:
+    the caller moves exactly `fee_wei + swept_wei` out of the vault.
     """
     header = account.header
-    base = _base_slot(account.owner)
     swept = tuple((lot.slot, lot.remaining) for lot in account.lots if is_expired(lot, t))
     live = tuple(lot for lot in account.lots if not is_expired(lot, t))
     allocation = allocate_charge(live, fee_wei, t, policy)
     charged = apply_allocation(live, allocation)
-
-    touched = {slot for slot, _ in allocation}
-    for lot in charged:
-        if lot.slot in touched:
-            state.set_storage(vault, lot_slot(base, lot.slot), pack_lot(lot))
     live_mask = header.live_mask
     for slot, _ in swept:
-        state.set_storage(vault, lot_slot(base, slot), 0)
         live_mask &= ~(1 << slot)
 
     available_after = account_available(charged, t, policy)
@@ -136,16 +128,7 @@ def charge_account(
     assert new_header.deposited == (
         new_header.charged + new_header.expired + sum(lot.remaining for lot in charged)
     ), (account, new_header, charged)
-    if (new_header.deposited, new_header.charged, new_header.live_mask) != (
-        header.deposited,
-        header.charged,
-        header.live_mask,
-    ):
-        state.set_storage(vault, head0_slot(base), pack_head0(new_header))
-    if new_header != header:
-        state.set_storage(vault, head1_slot(base), pack_head1(new_header))
-
-    return Charge(
+    charge = Charge(
         fee_wei=fee_wei,
         allocation=allocation,
         swept=swept,
@@ -153,6 +136,43 @@ def charge_account(
         status_before=Status(header.status),
         status_after=status_after,
     )
+    return charge, FeeAccount(account.owner, new_header, charged)
+
+
+def write_account(state, vault: Address, before: FeeAccount, after: FeeAccount) -> None:
+    """Store `after` over `before` (as read from `state`): only the words that differ."""
+    assert before.owner == after.owner
+    base = _base_slot(after.owner)
+    old_words = {lot.slot: pack_lot(lot) for lot in before.lots}
+    new_slots = set()
+    for lot in after.lots:
+        new_slots.add(lot.slot)
+        word = pack_lot(lot)
+        if old_words.get(lot.slot) != word:
+            state.set_storage(vault, lot_slot(base, lot.slot), word)
+    for slot in old_words:
+        if slot not in new_slots:
+            state.set_storage(vault, lot_slot(base, slot), 0)
+    old, new = before.header, after.header
+    if (new.deposited, new.charged, new.live_mask) != (old.deposited, old.charged, old.live_mask):
+        state.set_storage(vault, head0_slot(base), pack_head0(new))
+    if new != old:
+        state.set_storage(vault, head1_slot(base), pack_head1(new))
+
+
+def charge_account(
+    state,
+    vault: Address,
+    account: FeeAccount,
+    fee_wei: int,
+    t: int,
+    policy: ReleasePolicy,
+    low_balance_wei: int,
+) -> Charge:
+    """`plan_charge`, stored at once (the per-transaction design)."""
+    charge, after = plan_charge(account, fee_wei, t, policy, low_balance_wei)
+    write_account(state, vault, account, after)
+    return charge
 
 
 def _word(value: int) -> bytes:

@@ -25,6 +25,7 @@ from eth_utils import ValidationError
 from .executor import FEE_LOGS_ATTRIBUTE, FeeExecutorMixin
 from .genesis import Genesis
 from .receipts import make_receipt, validate_receipt_bloom
+from .state import FeeStateMixin
 
 FORKS: Dict[str, Type[VirtualMachineAPI]] = {"cancun": CancunVM, "prague": PragueVM}
 
@@ -62,6 +63,16 @@ class FeeVMMixin:
     @classmethod
     def validate_receipt(cls, receipt: ReceiptAPI) -> None:
         validate_receipt_bloom(receipt)
+
+    # Block-level work after the transactions may read or run anything: store the
+    # write-back cache's charges first (no-op for the per-transaction design).
+    def apply_all_withdrawals(self, withdrawals) -> None:
+        self.state.fee_flush()
+        super().apply_all_withdrawals(withdrawals)
+
+    def block_postprocessing(self, block):
+        self.state.fee_flush()
+        return super().block_postprocessing(block)
 
     @classmethod
     def finalize_gas_used(cls, transaction: SignedTransactionAPI, computation: ComputationAPI) -> int:
@@ -107,16 +118,24 @@ def _header_factory(stock_factory, fixed_gas_limit: Optional[int], fixed_base_fe
 
 
 @lru_cache(maxsize=None)
-def _fee_vm_class(genesis: Genesis, fork: str) -> Type[VirtualMachineAPI]:
+def _fee_vm_class(genesis: Genesis, fork: str, write_back: bool) -> Type[VirtualMachineAPI]:
     stock_vm = FORKS[fork]
     stock_state = stock_vm.get_state_class()
-    name = f"Fee{fork.capitalize()}"
+    name = f"Fee{fork.capitalize()}{'WriteBack' if write_back else ''}"
     executor = type(
         f"{name}TransactionExecutor",
         (FeeExecutorMixin, stock_state.transaction_executor_class),
         {"fee_config": genesis.fee},
     )
-    state = type(f"{name}State", (stock_state,), {"transaction_executor_class": executor})
+    state = type(
+        f"{name}State",
+        (FeeStateMixin, stock_state),
+        {
+            "transaction_executor_class": executor,
+            "fee_config": genesis.fee,
+            "fee_write_back": write_back,
+        },
+    )
     fixed = genesis.header_rules == "fixed"
     gas_limit = genesis.gas_limit if fixed else None
     base_fee = genesis.base_fee_per_gas if fixed else None
@@ -135,9 +154,15 @@ def _fee_vm_class(genesis: Genesis, fork: str) -> Type[VirtualMachineAPI]:
     )
 
 
-def fee_vm_class(genesis: Genesis, fork: Optional[str] = None) -> Type[VirtualMachineAPI]:
-    """The fee VM class for a genesis (fork defaults to the genesis's own)."""
+def fee_vm_class(
+    genesis: Genesis, fork: Optional[str] = None, write_back: bool = False
+) -> Type[VirtualMachineAPI]:
+    """The fee VM class for a genesis (fork defaults to the genesis's own).
+
+    `write_back` selects the per-block write-back cache for fee records (writeback.py)
+    instead of storing each charge at once; both designs produce identical blocks.
+    """
     fork = (fork or genesis.fork).lower()
     if fork not in FORKS:
         raise ValueError(f"unknown fork {fork!r}; supported: {', '.join(sorted(FORKS))}")
-    return _fee_vm_class(genesis, fork)
+    return _fee_vm_class(genesis, fork, bool(write_back))

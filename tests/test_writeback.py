@@ -1,0 +1,252 @@
+"""The write-back cache against its oracle, the per-transaction design.
+
+"Mined equals imported" proves nothing for a cache: the same wrong code runs on both sides.
+So two chains from one genesis, one per design, build the same randomized blocks in
+lockstep, transaction by transaction — plain transfers with payers repeating, vault calls
+mid-block (deposits, grants, sweeps, reverting calls), transfers from and to the treasury
+and the coinbase, a contract that reads the vault's balance and views mid-block, contract
+creations, transactions dropped by validation and dropped by the producer after they ran,
+time jumps across lot expiries — and must agree on every inclusion decision, receipt and
+block hash (state root, receipts root, bloom, gas). The oracle's blocks must also import
+on a fresh write-back node. Negative controls break the flush and must be caught.
+"""
+import random
+
+import pytest
+from eth._utils.address import generate_contract_address
+from eth_keys import keys
+from eth_utils import ValidationError
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fee_plugin.writeback as writeback_module
+from fee_plugin import build_chain
+
+from .chain_helpers import (
+    COINBASE,
+    ETHER,
+    GENESIS_TIME,
+    OPERATOR_KEY,
+    TREASURY,
+    USER_KEYS,
+    VALIDITY,
+    VAULT,
+    address,
+    calldata,
+    make_genesis,
+    sign,
+)
+
+TREASURY_KEY = keys.PrivateKey(b"\x00" * 31 + b"\x01")
+assert address(TREASURY_KEY) == TREASURY
+SINK = b"\x42" * 20
+PAYERS = USER_KEYS[:4]
+
+
+def _observer_code() -> bytes:
+    """Init code of a contract whose every call stores BALANCE(vault) in slot 0 and the
+    vault's `available(caller)` in slot 1: EVM code that would see a missed flush."""
+    selector = calldata("available", b"\x00" * 20)[:4]
+    runtime = (
+        b"\x73" + VAULT + b"\x31\x60\x00\x55"  # SSTORE(0, BALANCE(vault))
+        + b"\x63" + selector + b"\x60\xe0\x1b\x60\x00\x52"  # MSTORE(0, selector << 224)
+        + b"\x33\x60\x04\x52"  # MSTORE(4, CALLER)
+        + b"\x60\x20\x60\x40\x60\x24\x60\x00\x73" + VAULT + b"\x5a\xfa"  # STATICCALL
+        + b"\x50\x60\x40\x51\x60\x01\x55\x00"  # SSTORE(1, MLOAD(0x40)); STOP
+    )
+    n = len(runtime)
+    return bytes([0x60, n, 0x60, 12, 0x60, 0, 0x39, 0x60, n, 0x60, 0, 0xF3]) + runtime
+
+
+class Builder:
+    """Builds one block the way a producer does: offer transactions one at a time, drop
+    the invalid ones (and, if asked, one that ran), then seal and persist."""
+
+    def __init__(self, chain):
+        self.chain = chain
+
+    def begin(self, timestamp):
+        self.vm = self.chain.get_vm(self.chain.header.copy(timestamp=timestamp))
+        self.header = self.vm.get_header()
+        self.txs, self.receipts = [], []
+
+    def offer(self, tx, drop_after_run=False):
+        """VM.apply_transaction's steps, with a snapshot after the lock so the producer
+        can still drop a transaction that ran (py-evm cannot revert across a lock)."""
+        vm = self.vm
+        try:
+            vm.validate_transaction_against_header(self.header, tx)
+            vm.state.lock_changes()
+            snapshot = vm.state.snapshot()
+            computation = vm.state.apply_transaction(tx)
+        except ValidationError as error:
+            return f"invalid: {error}"  # refused before writing anything
+        receipt = vm.make_receipt(self.header, tx, computation, vm.state)
+        vm.validate_receipt(receipt)
+        if drop_after_run:
+            vm.state.revert(snapshot)
+            return "dropped"
+        self.header = vm.add_receipt_to_header(self.header, receipt)
+        self.txs.append(tx)
+        self.receipts.append(receipt)
+        return receipt
+
+    def seal(self):
+        vm = self.vm
+        filled = vm.set_block_transactions_and_withdrawals(
+            vm.get_block(), self.header, self.txs, self.receipts
+        )
+        block = vm.mine_block(filled).block
+        self.chain.persist_block(block)
+        self.chain.header = self.chain.create_header_from_parent(block.header)
+        return block
+
+
+def _candidates(rng, observer):
+    """Transaction specs for one block: (key, to, value, data, gas, kind, drop_after_run)."""
+    specs = []
+    for _ in range(rng.randrange(0, 14)):
+        key = rng.choice(PAYERS)
+        roll = rng.random()
+        if roll < 0.45:  # plain transfers: the cached path
+            specs.append((key, rng.choice([SINK, address(rng.choice(PAYERS))]), rng.randrange(0, 10**6),
+                          b"", rng.randrange(21_000, 40_000), rng.choice(["legacy", "access_list", "dynamic"])))
+        elif roll < 0.53:
+            specs.append((key, VAULT, rng.randrange(10**15, ETHER), calldata("deposit"), 300_000, "dynamic"))
+        elif roll < 0.57:
+            specs.append((OPERATOR_KEY, VAULT, ETHER // 20, calldata("grant", address(key), rng.randrange(5, 3 * VALIDITY)),
+                          300_000, "dynamic"))
+        elif roll < 0.61:
+            specs.append((key, VAULT, 0, calldata("sweepExpired", address(rng.choice(PAYERS))), 300_000, "dynamic"))
+        elif roll < 0.65:
+            specs.append((key, VAULT, 0, b"\x99", 60_000, "dynamic"))  # reverts, still pays
+        elif roll < 0.70:
+            specs.append((key, TREASURY, rng.randrange(0, 10**6), b"", 30_000, "dynamic"))
+        elif roll < 0.75:
+            specs.append((key, COINBASE, rng.randrange(0, 2), b"", 30_000, "dynamic"))
+        elif roll < 0.78:
+            specs.append((TREASURY_KEY, rng.choice([SINK, COINBASE]), rng.randrange(0, 10**6), b"", 30_000, "dynamic"))
+        elif roll < 0.84 and observer is not None:
+            specs.append((key, observer, 0, b"", 100_000, "dynamic"))
+        elif roll < 0.88:
+            specs.append((key, None, 0, _observer_code(), 200_000, "dynamic"))
+        elif roll < 0.94:  # invalid: nonce gap, or gas far beyond any lot
+            gas = rng.choice([21_000, 29_000_000])
+            specs.append((key, SINK, 1, b"", gas, "dynamic", "gap" if gas == 21_000 else None))
+            continue
+        else:
+            specs.append((key, SINK, 1, b"", 21_000, "dynamic", "drop"))
+            continue
+    return specs
+
+
+def _sign(chain, nonces, spec):
+    key, to, value, data, gas, kind, *flag = spec
+    flag = flag[0] if flag else None
+    if address(key) not in nonces:
+        nonces[address(key)] = chain.get_vm().state.get_nonce(address(key))
+    nonce = nonces[address(key)] + (5 if flag == "gap" else 0)
+    return sign(chain, key, to, value=value, data=data, gas=gas, kind=kind, nonce=nonce), flag == "drop"
+
+
+def _fund(chain):
+    """Payers and the treasury (which pays its own transactions from lots like anyone)
+    start with a long lot and a short one, granted by the operator."""
+    for owner in [address(key) for key in PAYERS] + [TREASURY]:
+        for validity in (20 * VALIDITY, VALIDITY // 2):
+            tx = sign(chain, OPERATOR_KEY, VAULT, value=ETHER // 10, gas=300_000,
+                      data=calldata("grant", owner, validity))
+            chain.apply_transaction(tx)
+    chain.mine_block()
+
+
+def run_lockstep(seed, blocks=8):
+    rng = random.Random(seed)
+    genesis = make_genesis()
+    oracle, cached = build_chain(genesis), build_chain(genesis, write_back=True)
+    assert type(cached.get_vm()).__name__.endswith("WriteBackVM")
+    for chain in (oracle, cached):
+        chain.set_header_timestamp(GENESIS_TIME + 1)
+        _fund(chain)
+    builders = Builder(oracle), Builder(cached)
+    nonces = {}
+    observer = None
+    t = GENESIS_TIME + 1
+    stats = {"included": 0, "invalid": 0, "dropped": 0}
+    for _ in range(blocks):
+        t += rng.choice([1, 2, 30, VALIDITY // 3, VALIDITY + 7])
+        for builder in builders:
+            builder.begin(t)
+        for spec in _candidates(rng, observer):
+            tx, drop = _sign(oracle, nonces, spec)
+            outcomes = [builder.offer(tx, drop) for builder in builders]
+            if isinstance(outcomes[0], str):
+                assert outcomes[0].split(":")[0] == outcomes[1].split(":")[0], outcomes
+                stats["invalid" if outcomes[0].startswith("invalid") else "dropped"] += 1
+                continue
+            assert outcomes[0] == outcomes[1], (tx, outcomes)
+            stats["included"] += 1
+            nonces[tx.sender] = tx.nonce + 1
+            if spec[1] is None and observer is None and outcomes[0].state_root == b"\x01":
+                observer = generate_contract_address(tx.sender, tx.nonce)
+        mined = [builder.seal() for builder in builders]
+        assert mined[0].hash == mined[1].hash, (mined[0].header, mined[1].header)
+        assert mined[0].get_receipts(oracle.chaindb) == mined[1].get_receipts(cached.chaindb)
+    importer = build_chain(genesis, write_back=True)
+    for number in range(1, oracle.get_canonical_head().block_number + 1):
+        importer.import_block(oracle.get_canonical_block_by_number(number))
+    assert importer.get_canonical_head() == cached.get_canonical_head()
+    return stats
+
+
+@settings(max_examples=max(settings.default.max_examples // 4, 1))  # each example: ~2 s
+@given(st.integers(0, 2**32 - 1))
+def test_write_back_builds_the_oracles_blocks(seed):
+    run_lockstep(seed)
+
+
+def test_lockstep_covers_every_path(monkeypatch):
+    """One fixed run, large enough to exercise each kind of candidate and outcome, and
+    the cache really used: charges kept across transactions, flushes with work to do."""
+    counts = {"cached charges": 0, "flushes with charges": 0}
+    cache_class = writeback_module.FeeRecordCache
+    charge, flush = cache_class.charge, cache_class.flush
+
+    def counting_charge(self, *args):
+        counts["cached charges"] += 1
+        return charge(self, *args)
+
+    def counting_flush(self, *args):
+        counts["flushes with charges"] += self.dirty
+        return flush(self, *args)
+
+    monkeypatch.setattr(cache_class, "charge", counting_charge)
+    monkeypatch.setattr(cache_class, "flush", counting_flush)
+    stats = run_lockstep(1234, blocks=40)
+    assert stats["included"] >= 150 and stats["invalid"] >= 5 and stats["dropped"] >= 5, stats
+    assert counts["cached charges"] >= 60 and counts["flushes with charges"] >= 20, counts
+    assert counts["cached charges"] > 1.5 * counts["flushes with charges"], counts
+
+
+def _skip_treasury(flush):
+    def broken(self, state, vault, treasury, coinbase):
+        return flush(self, state, vault, coinbase, coinbase)  # pays the treasury's share to the coinbase
+    return broken
+
+
+def _forget_one_record(flush):
+    def broken(self, state, vault, treasury, coinbase):
+        if self._current:
+            owner = max(self._current)
+            self._current[owner] = self._stored[owner]  # one payer's charge never stored
+        return flush(self, state, vault, treasury, coinbase)
+    return broken
+
+
+@pytest.mark.parametrize("breakage", [_skip_treasury, _forget_one_record])
+def test_negative_control_broken_flush_is_caught(monkeypatch, breakage):
+    monkeypatch.setattr(
+        writeback_module.FeeRecordCache, "flush", breakage(writeback_module.FeeRecordCache.flush)
+    )
+    with pytest.raises(AssertionError):
+        run_lockstep(1234, blocks=40)
