@@ -108,9 +108,9 @@ def plain_chain_class(genesis, vm_class=PragueVM):
     )
 
 
-def plugin_chain_class(genesis, vm_class=None):
+def plugin_chain_class(genesis, vm_class=None, write_back=False):
     if vm_class is None:
-        return fee_chain_class(genesis)
+        return fee_chain_class(genesis, write_back)
     return MiningChain.configure(
         __name__="VariantFeePrague", vm_configuration=((0, vm_class),), chain_id=genesis.chain_id
     )

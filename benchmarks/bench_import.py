@@ -24,6 +24,7 @@ from bench_common import (
     make_genesis,
     plain_chain,
     plugin_chain,
+    plugin_chain_class,
     ratios,
     sender_keys,
     side_by_side,
@@ -44,9 +45,9 @@ def build_block(base, txs, timestamp):
     return rlp.encode(block), type(block)
 
 
-def import_side(base, encoded, block_class):
+def import_side(base, encoded, block_class, chain_class=None):
     def run(r):
-        importer = copy_chain(base)  # untimed: a fresh validator at the parent
+        importer = copy_chain(base, chain_class)  # untimed: a fresh validator at the parent
         start = time.perf_counter()
         block = rlp.decode(encoded, sedes=block_class)  # senders not recovered yet
         importer.import_block(block)
@@ -64,13 +65,18 @@ def run(rounds=7, shapes=None):
     plugin = fund_by_grants(plugin_chain(genesis), genesis, addresses)
     plain = plain_chain(genesis)
     timestamp = plugin.get_canonical_head().timestamp + 12
+    write_back_class = plugin_chain_class(genesis, write_back=True)
     cases = []
     for size, (senders, per_sender) in shapes.items():
         txs = transfers(keys[:senders], per_sender, recover=False)
         plugin_block, plugin_class = build_block(plugin, txs, timestamp)
         plain_block, plain_class = build_block(plain, txs, timestamp)
-        cases.append((str(size), {"plugin": import_side(plugin, plugin_block, plugin_class),
-                                  "plain": import_side(plain, plain_block, plain_class)}))
+        cases.append((str(size), {
+            "plugin": import_side(plugin, plugin_block, plugin_class),
+            "plain": import_side(plain, plain_block, plain_class),
+            # the same block imported by a validator running the write-back design
+            "write_back": import_side(plugin, plugin_block, plugin_class, write_back_class),
+        }))
     times = side_by_side(rounds, cases)
     out = {}
     for size in shapes:
@@ -78,6 +84,7 @@ def run(rounds=7, shapes=None):
         out[str(size)] = {
             "transactions": size,
             "ratio": summary(ratios(t["plugin"], t["plain"])),
+            "write_back_ratio": summary(ratios(t["write_back"], t["plain"])),
             # context only (absolute, machine-dependent):
             "plain_tx_per_s_median": round(size / statistics.median(t["plain"])),
             "plugin_tx_per_s_median": round(size / statistics.median(t["plugin"])),

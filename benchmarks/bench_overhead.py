@@ -25,8 +25,10 @@ from bench_common import (
     fund_by_grants,
     machine,
     make_genesis,
+    open_chain,
     plain_chain,
     plugin_chain,
+    plugin_chain_class,
     ratios,
     recovered,
     sender_keys,
@@ -110,15 +112,19 @@ def block_side(chain, txs, receipts_out=None):
 
 def run(rounds=7, senders=500, repeat=(100, 5), distinct=500, mix=(100, 5)):
     genesis, plugin, plain, workloads = setup(senders, repeat, distinct, mix)
+    # The same database seen through the write-back design (fee_plugin/writeback.py).
+    write_back = open_chain(plugin, plugin_chain_class(genesis, write_back=True))
     cases, checks = [], []
     for name, txs in workloads.items():
-        got = ([], [])
+        got = ([], [], [])
         checks.append(got)
         cases.append((name, {"plugin": block_side(plugin, txs, got[0]),
-                             "plain": block_side(plain, txs, got[1])}))
+                             "plain": block_side(plain, txs, got[1]),
+                             "write_back": block_side(write_back, txs, got[2])}))
     times = side_by_side(rounds, cases)
-    for plugin_receipts, plain_receipts in checks:
+    for plugin_receipts, plain_receipts, write_back_receipts in checks:
         check_same_execution(plugin_receipts, plain_receipts)
+        assert write_back_receipts == plugin_receipts, "the two designs' receipts differ"
     result = {
         "benchmark": "overhead: plugin/plain per transaction, state root included",
         "rounds": rounds,
@@ -129,9 +135,11 @@ def run(rounds=7, senders=500, repeat=(100, 5), distinct=500, mix=(100, 5)):
         result["cases"][name] = {
             "transactions": len(txs),
             "ratio": summary(ratios(t["plugin"], t["plain"])),
+            "write_back_ratio": summary(ratios(t["write_back"], t["plain"])),
             # context only (absolute, machine-dependent):
             "plain_tx_per_s_median": round(len(txs) / statistics.median(t["plain"])),
             "plugin_tx_per_s_median": round(len(txs) / statistics.median(t["plugin"])),
+            "write_back_tx_per_s_median": round(len(txs) / statistics.median(t["write_back"])),
         }
     return result
 

@@ -25,8 +25,10 @@ from bench_common import (
     filler_addresses,
     machine,
     make_genesis,
+    open_chain,
     plain_chain,
     plugin_chain,
+    plugin_chain_class,
     ratios,
     sender_keys,
     side_by_side,
@@ -86,17 +88,23 @@ def run_lots(rounds=7, lot_counts=(1, 8, 32, 64), senders=SENDERS, per_sender=5)
     cases = []
     for count in lot_counts:
         plugin = plugin_chain(genesis, {o: uniform_lots(count) for o in owners}, fast=True)
-        cases.append((str(count), {"plugin": block_side(plugin, txs), "plain": block_side(plain, txs)}))
+        write_back = open_chain(plugin, plugin_chain_class(genesis, write_back=True))
+        cases.append((str(count), {"plugin": block_side(plugin, txs), "plain": block_side(plain, txs),
+                                   "write_back": block_side(write_back, txs)}))
     times = side_by_side(rounds, cases)
     base = str(lot_counts[0])
     base_ratio = ratios(times[base]["plugin"], times[base]["plain"])
+    base_wb_ratio = ratios(times[base]["write_back"], times[base]["plain"])
     out = {}
     for count in lot_counts:
         t = times[str(count)]
         ratio = ratios(t["plugin"], t["plain"])
+        wb_ratio = ratios(t["write_back"], t["plain"])
         out[str(count)] = {
             "ratio": summary(ratio),
             "ratio_growth_vs_one_lot": summary(ratios(ratio, base_ratio)),
+            "write_back_ratio": summary(wb_ratio),
+            "write_back_ratio_growth_vs_one_lot": summary(ratios(wb_ratio, base_wb_ratio)),
         }
     return {"transactions": len(txs), "senders": senders, "lots": out}
 
