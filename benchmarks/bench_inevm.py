@@ -4,9 +4,10 @@ The in-EVM variant (benchmarks only) keeps the plugin's validation but, after ea
 lot-paid transaction, calls `PaymasterVault.charge(payer, fee, tip, gasUsed)` as a system
 message (sender 0xff..fe, like Prague's system calls; the way an ERC-4337 paymaster's
 postOp settles a user operation). PaymasterVault (contracts/PaymasterVault.vy, compiled
-at run time) reads the same packed lot words, updates used and the header, emits the same
-LotCharged/FeeCharged logs and pays the coinbase and the treasury out of the vault. Both
-chains start from the same prefunded lot words (native: FeeVault code; in-EVM:
+at run time) reads the same packed lot words, updates used (and, like the native hook
+under layout v2, head0/head1 only when the live mask / the status or expired change),
+emits the same LotExpired/LotCharged/FeeCharged/StatusChanged logs and pays the coinbase
+and the treasury out of the vault. Both chains start from the same prefunded lot words (native: FeeVault code; in-EVM:
 PaymasterVault code); before timing, the benchmark checks that both leave identical vault
 words, balances, receipts and logs.
 
@@ -142,6 +143,10 @@ def check_equivalent(genesis, native, inevm, txs, timestamp, owners):
         a = read_account(native_state, VAULT, owner)
         b = read_account(inevm_state, VAULT, owner)
         assert a == b, (owner.hex(), a, b)
+    # Every vault word, not only the decoded live ones (freed lot words, reserved bits):
+    # the storage roots after persist() are equal iff the vault storages are.
+    assert (native_state._account_db._get_storage_root(VAULT)
+            == inevm_state._account_db._get_storage_root(VAULT)), "vault storage differs"
     coinbase = native.header.coinbase
     for address in (VAULT, TREASURY, coinbase) + tuple(owners):
         assert native_state.get_balance(address) == inevm_state.get_balance(address), address.hex()

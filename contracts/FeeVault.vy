@@ -31,8 +31,8 @@ STATUS_EXPIRED: constant(uint8) = 4
 STATUS_FROZEN: constant(uint8) = 5
 
 struct Account:
-    head0: uint256  # deposited(96) | charged(96) | liveMask(64)
-    head1: uint256  # expired(96) | available(96) | status(8) | flags(8) | 0(48)
+    head0: uint256  # deposited(96) | 0(96) | liveMask(64)
+    head1: uint256  # expired(96) | 0(96) | status(8) | flags(8) | 0(48)
     lots: uint256[64]  # amount(88) | used(88) | start(40) | expiry(40); 0 = free
 
 event AccountOpened:
@@ -116,8 +116,8 @@ def _expiry(word: uint256) -> uint256:
 
 @internal
 @pure
-def _pack_head1(expired: uint256, available: uint256, status: uint8, flags: uint256) -> uint256:
-    return (expired << 160) | (available << 64) | (convert(status, uint256) << 56) | (flags << 48)
+def _pack_head1(expired: uint256, status: uint8, flags: uint256) -> uint256:
+    return (expired << 160) | (convert(status, uint256) << 56) | (flags << 48)
 
 
 # -- lot math (identical to fee_plugin/lots.py) ----------------------------------------
@@ -178,16 +178,16 @@ def _available_and_status(owner: address, t: uint256) -> (uint256, uint8):
 
 @internal
 def _record(owner: address):
-    """Recompute and record available and status after a change; log status moves."""
+    """Recompute the status after a change; record and log it if it moved."""
     available: uint256 = 0
     status: uint8 = STATUS_NONE
     available, status = self._available_and_status(owner, block.timestamp)
     head1: uint256 = self.accounts[owner].head1
     old: uint8 = convert((head1 >> 56) & 255, uint8)
-    flags: uint256 = (head1 >> 48) & 255
-    expired: uint256 = (head1 >> 160) & MASK_96
-    self.accounts[owner].head1 = self._pack_head1(expired, available, status, flags)
     if old != status:
+        flags: uint256 = (head1 >> 48) & 255
+        expired: uint256 = (head1 >> 160) & MASK_96
+        self.accounts[owner].head1 = self._pack_head1(expired, status, flags)
         log StatusChanged(owner=owner, old=old, new=status)
 
 
@@ -215,8 +215,7 @@ def _add_lot(owner: address, amount: uint256, validity: uint256):
     assert slot < LOTS_CAPACITY, "too many live lots: sweep expired lots first"
 
     self.accounts[owner].lots[slot] = (amount << 168) | (start << 40) | expiry
-    charged_and_mask: uint256 = head0 & (2**160 - 1)
-    self.accounts[owner].head0 = ((deposited + amount) << 160) | charged_and_mask | (1 << slot)
+    self.accounts[owner].head0 = ((deposited + amount) << 160) | mask | (1 << slot)
 
     head1: uint256 = self.accounts[owner].head1
     if (head1 >> 48) & FLAG_OPENED == 0:
@@ -383,18 +382,28 @@ def lot(owner: address, i: uint256) -> (uint256, uint256, uint256, uint256, uint
 @external
 @view
 def totals(owner: address) -> (uint256, uint256, uint256):
-    """Lifetime (deposited, charged, expired) in wei."""
+    """Lifetime (deposited, charged, expired) in wei. Charged is not stored (a charge
+    then writes only the lot words it draws): it is what the identity leaves,
+    deposited - expired - sum of live lots' (amount - used)."""
     head0: uint256 = self.accounts[owner].head0
-    head1: uint256 = self.accounts[owner].head1
-    return (head0 >> 160) & MASK_96, (head0 >> 64) & MASK_96, (head1 >> 160) & MASK_96
+    deposited: uint256 = (head0 >> 160) & MASK_96
+    expired: uint256 = (self.accounts[owner].head1 >> 160) & MASK_96
+    mask: uint256 = head0 & MASK_64
+    remaining: uint256 = 0
+    for i: uint256 in range(LOTS_CAPACITY):
+        if mask >> i == 0:
+            break
+        if (mask >> i) & 1 == 1:
+            word: uint256 = self.accounts[owner].lots[i]
+            remaining += self._amount(word) - self._used(word)
+    return deposited, deposited - expired - remaining, expired
 
 
 @external
 @view
-def recorded(owner: address) -> (uint256, uint8):
-    """(available, status) as recorded by the last update of the account."""
-    head1: uint256 = self.accounts[owner].head1
-    return (head1 >> 64) & MASK_96, convert((head1 >> 56) & 255, uint8)
+def recordedStatus(owner: address) -> uint8:
+    """The status as recorded at the account's last status change (StatusChanged)."""
+    return convert((self.accounts[owner].head1 >> 56) & 255, uint8)
 
 
 @external

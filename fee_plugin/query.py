@@ -53,8 +53,7 @@ class FeeAccountView:
     deposited_wei: int
     charged_wei: int
     expired_wei: int  # swept remainders
-    recorded_available_wei: int  # as recorded by the last update
-    recorded_status: Status
+    recorded_status: Status  # as recorded at the last status change
 
     @property
     def remaining_wei(self) -> int:
@@ -101,9 +100,8 @@ def fee_account(chain: ChainAPI, address: Any, header: Optional[BlockHeaderAPI] 
         frozen=h.frozen,
         lots=lots,
         deposited_wei=h.deposited,
-        charged_wei=h.charged,
+        charged_wei=account.charged_wei,
         expired_wei=h.expired,
-        recorded_available_wei=h.available,
         recorded_status=Status(h.status),
     )
 
