@@ -10,6 +10,8 @@ from typing import Iterable, Sequence, Tuple
 
 from eth.abc import ReceiptAPI, SignedTransactionAPI
 from eth.rlp.logs import Log
+from eth.rlp.receipts import Receipt
+from eth.vm.forks.berlin.transactions import TypedTransaction
 from eth_bloom.bloom import get_bloom_bits
 from eth_utils import ValidationError
 
@@ -50,10 +52,13 @@ def make_receipt(
     gas_used: int,
     log_entries: Sequence[LogEntry],
 ) -> ReceiptAPI:
-    """`transaction.make_receipt` with the bloom taken from cached bits (same receipt)."""
-    empty = transaction.make_receipt(status, gas_used, ())
+    """`transaction.make_receipt` with the bloom taken from cached bits (same receipt,
+    same class: typed transactions wrap the inner receipt as py-evm's builder does)."""
     logs = [Log(address, topics, data) for address, topics, data in log_entries]
-    return empty.copy(logs=logs, bloom=logs_bloom(log_entries))
+    inner = Receipt(state_root=status, gas_used=gas_used, logs=logs, bloom=logs_bloom(log_entries))
+    if isinstance(transaction, TypedTransaction):
+        return transaction.receipt_builder.typed_receipt_class(transaction.type_id, inner)
+    return inner
 
 
 def validate_receipt_bloom(receipt: ReceiptAPI) -> None:

@@ -37,7 +37,7 @@ def test_receipt_equals_py_evm_receipt(kind):
     entries = ((b"\x01" * 20, (1, 2**255), b"data"), (b"\x02" * 20, (), b""))
     ours = make_receipt(tx, b"\x01", 21_000, entries)
     stock = tx.make_receipt(b"\x01", 21_000, entries)
-    assert ours == stock and ours.encode() == stock.encode()
+    assert type(ours) is type(stock) and ours == stock and ours.encode() == stock.encode()
     validate_receipt_bloom(ours)
     PragueVM.validate_receipt(ours)
 
