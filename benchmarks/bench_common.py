@@ -5,7 +5,9 @@ process and the same round (plugin vs plain py-evm Prague, same database kind, t
 signed transactions, senders recovered beforehand unless the benchmark says otherwise).
 Rounds alternate which side runs first; a warm-up round is run and discarded.
 """
+import argparse
 import functools
+import json
 import os
 import platform
 import statistics
@@ -455,3 +457,16 @@ def machine() -> dict:
         "git_commit": commit,
         "packages": versions,
     }
+
+
+def script_main(doc: str, run: Callable[..., dict], extra_arguments=None) -> None:
+    """One benchmark script's command line: `--rounds N` (plus `extra_arguments(parser)`,
+    which returns a function of the parsed args giving more keyword arguments for `run`);
+    prints the result, with the machine description, as JSON."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    more = extra_arguments(parser) if extra_arguments else (lambda args: {})
+    args = parser.parse_args()
+    result = run(rounds=args.rounds, **more(args))
+    result["machine"] = machine()
+    print(json.dumps(result, indent=2))

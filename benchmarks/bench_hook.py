@@ -14,8 +14,6 @@ sides, plus the plugin's own pieces (fee-account read, lot charge, fee logs). Pe
 
     python benchmarks/bench_hook.py [--rounds 7]
 """
-import argparse
-import json
 import statistics
 import time
 
@@ -23,7 +21,7 @@ import fee_plugin.executor
 from eth.vm.forks import PragueVM
 
 import bench_overhead
-from bench_common import machine, open_chain, plain_chain_class, plugin_chain_class, summary
+from bench_common import open_chain, script_main, plain_chain_class, plugin_chain_class, summary
 from fee_plugin import fee_vm_class
 from instrument import (
     EXECUTOR_PHASES,
@@ -122,14 +120,5 @@ def run(rounds=7, senders=500, repeat=(100, 5), distinct=500, mix=(100, 5), work
     return result
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-    result = run(rounds=args.rounds)
-    result["machine"] = machine()
-    print(json.dumps(result, indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    script_main(__doc__, run)

@@ -10,8 +10,6 @@ value transfers (100 txs: 100 senders x 1; 1000 txs: 200 senders x 5).
 
     python benchmarks/bench_import.py [--rounds 7]
 """
-import argparse
-import json
 import statistics
 import time
 
@@ -20,7 +18,7 @@ import rlp
 from bench_common import (
     copy_chain,
     fund_by_grants,
-    machine,
+    script_main,
     make_genesis,
     plain_chain,
     plugin_chain,
@@ -92,14 +90,5 @@ def run(rounds=7, shapes=None):
     return {"benchmark": "block import, plugin/plain per block", "rounds": rounds, "blocks": out}
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-    result = run(rounds=args.rounds)
-    result["machine"] = machine()
-    print(json.dumps(result, indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    script_main(__doc__, run)

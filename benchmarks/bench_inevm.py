@@ -21,8 +21,6 @@ Reported per round (medians over rounds), in-EVM / native:
 
     python benchmarks/bench_inevm.py [--rounds 7]
 """
-import argparse
-import json
 import statistics
 import time
 
@@ -36,7 +34,7 @@ from bench_common import (
     VAULT,
     TREASURY,
     compile_contract,
-    machine,
+    script_main,
     make_genesis,
     plain_chain,
     plain_chain_class,
@@ -71,14 +69,7 @@ class InEvmChargeMixin:
         state = self.vm_state
         cfg = self.fee_config
         # Fee and tip exactly as FeeExecutorMixin.finalize_computation computes them.
-        gas_remaining = computation.get_gas_remaining()
-        gas_refund = self.calculate_gas_refund(computation, transaction.gas - gas_remaining)
-        computation.data_floor_gas = self.calc_data_floor_gas(
-            transaction, transaction.gas - gas_remaining, gas_refund
-        )
-        billed_gas = transaction.gas - gas_remaining - gas_refund + computation.data_floor_gas
-        fee_wei = billed_gas * state.get_gas_price(transaction)
-        tip_wei = billed_gas * state.get_tip(transaction)
+        billed_gas, fee_wei, tip_wei = self.billing(transaction, computation)
 
         start = time.perf_counter()
         data = charge_calldata(transaction.sender, fee_wei, tip_wei, billed_gas)
@@ -210,14 +201,5 @@ def run(rounds=7, senders=100, per_sender=5, lots_per_sender=1):
     }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-    result = run(rounds=args.rounds)
-    result["machine"] = machine()
-    print(json.dumps(result, indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    script_main(__doc__, run)

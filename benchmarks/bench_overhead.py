@@ -13,8 +13,6 @@ side applies the block on a fresh VM at the same head and computes the state roo
 
     python benchmarks/bench_overhead.py [--rounds 7]
 """
-import argparse
-import json
 import statistics
 
 from bench_common import (
@@ -23,7 +21,7 @@ from bench_common import (
     compile_contract,
     dynamic_tx,
     fund_by_grants,
-    machine,
+    script_main,
     make_genesis,
     open_chain,
     plain_chain,
@@ -144,14 +142,5 @@ def run(rounds=7, senders=500, repeat=(100, 5), distinct=500, mix=(100, 5)):
     return result
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-    result = run(rounds=args.rounds)
-    result["machine"] = machine()
-    print(json.dumps(result, indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    script_main(__doc__, run)

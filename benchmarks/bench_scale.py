@@ -18,12 +18,10 @@ each lot count and its growth vs 1 lot (target: <= 10 %).
 
     python benchmarks/bench_scale.py [--rounds 7] [--accounts 100 1000 10000 100000]
 """
-import argparse
-import json
 
 from bench_common import (
     filler_addresses,
-    machine,
+    script_main,
     make_genesis,
     open_chain,
     plain_chain,
@@ -119,16 +117,11 @@ def run(rounds=7, counts=(100, 1000, 10000, 100000), lot_counts=(1, 8, 32, 64),
     }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
+def _extra_arguments(parser):
     parser.add_argument("--accounts", type=int, nargs="+", default=[100, 1000, 10000, 100000])
     parser.add_argument("--lots", type=int, nargs="+", default=[1, 8, 32, 64])
-    args = parser.parse_args()
-    result = run(args.rounds, tuple(args.accounts), tuple(args.lots))
-    result["machine"] = machine()
-    print(json.dumps(result, indent=2))
+    return lambda args: {"counts": tuple(args.accounts), "lot_counts": tuple(args.lots)}
 
 
 if __name__ == "__main__":
-    main()
+    script_main(__doc__, run, _extra_arguments)

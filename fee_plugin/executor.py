@@ -251,13 +251,12 @@ class FeeExecutorMixin:
 
     # -- after execution: charge the lots -----------------------------------------
 
-    def finalize_computation(
+    def billing(
         self, transaction: SignedTransactionAPI, computation: ComputationAPI
-    ) -> ComputationAPI:
-        if self._payment is Payment.NATIVE:
-            return super().finalize_computation(transaction, computation)
+    ) -> Tuple[int, int, int]:
+        """(billed gas, fee wei, tip wei) as stock py-evm would take them: refund capped,
+        EIP-7623 floor applied (sets `computation.data_floor_gas` like stock does)."""
         state = self.vm_state
-        cfg = self.fee_config
         gas_remaining = computation.get_gas_remaining()
         gas_refund = self.calculate_gas_refund(computation, transaction.gas - gas_remaining)
         computation.data_floor_gas = self.calc_data_floor_gas(
@@ -269,6 +268,16 @@ class FeeExecutorMixin:
         fee_wei = billed_gas * state.get_gas_price(transaction)
         tip_wei = billed_gas * state.get_tip(transaction)
         assert 0 <= tip_wei <= fee_wei, (tip_wei, fee_wei)
+        return billed_gas, fee_wei, tip_wei
+
+    def finalize_computation(
+        self, transaction: SignedTransactionAPI, computation: ComputationAPI
+    ) -> ComputationAPI:
+        if self._payment is Payment.NATIVE:
+            return super().finalize_computation(transaction, computation)
+        state = self.vm_state
+        cfg = self.fee_config
+        billed_gas, fee_wei, tip_wei = self.billing(transaction, computation)
 
         t = state.execution_context.timestamp
         if self._cached:
