@@ -41,7 +41,7 @@ from fee_plugin.layout import (
     pack_head1,
     pack_lot,
 )
-from fee_plugin.lots import account_status
+from fee_plugin.lots import account_available, account_status
 
 GWEI = 10**9
 ETHER = 10**18
@@ -168,12 +168,11 @@ def _account_words(fee, owner_lots, recorded_at):
     lots = tuple(Lot(i, amount, used, start, expiry)
                  for i, (amount, used, start, expiry) in enumerate(owner_lots))
     t = recorded_at if recorded_at is not None else max(lot.start for lot in lots)
-    # Layout v2: lifetime charged (here sum of used) is derived, deposited - expired -
-    # remaining; nothing has expired yet, and no available balance is stored.
     header = Header(
         deposited=sum(lot.amount for lot in lots),
+        charged=sum(lot.used for lot in lots),
         live_mask=(1 << len(lots)) - 1,
-        expired=0,
+        available=account_available(lots, t, policy),
         status=int(account_status(True, False, lots, t, policy, fee.low_balance_wei)),
         flags=1,  # OPENED
     )

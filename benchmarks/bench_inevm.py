@@ -4,9 +4,9 @@ The in-EVM variant (benchmarks only) keeps the plugin's validation but, after ea
 lot-paid transaction, calls `PaymasterVault.charge(payer, fee, tip, gasUsed)` as a system
 message (sender 0xff..fe, like Prague's system calls; the way an ERC-4337 paymaster's
 postOp settles a user operation). PaymasterVault (contracts/PaymasterVault.vy, compiled
-at run time) reads the same packed lot words, updates used (and, like the native hook
-under layout v2, head0/head1 only when the live mask / the status or expired change),
-emits the same LotExpired/LotCharged/FeeCharged/StatusChanged logs and pays the coinbase
+at run time) reads the same packed lot words, updates used, the header word head0
+(charged, available, live mask) and, like the native hook, head1 only when the status or
+expired change (contracts/LAYOUT.md), emits the same LotExpired/LotCharged/FeeCharged/StatusChanged logs and pays the coinbase
 and the treasury out of the vault. Both chains start from the same prefunded lot words (native: FeeVault code; in-EVM:
 PaymasterVault code); before timing, the benchmark checks that both leave identical vault
 words, balances, receipts and logs.

@@ -31,8 +31,8 @@ STATUS_EXPIRED: constant(uint8) = 4
 STATUS_FROZEN: constant(uint8) = 5
 
 struct Account:
-    head0: uint256  # deposited(96) | 0(96) | liveMask(64)
-    head1: uint256  # expired(96) | 0(96) | status(8) | flags(8) | 0(48)
+    head0: uint256  # charged(96) | available(96) | liveMask(64): what a fee charge changes
+    head1: uint256  # deposited(96) | expired(96) | status(8) | flags(8) | 0(48)
     lots: uint256[64]  # amount(88) | used(88) | start(40) | expiry(40); 0 = free
 
 event AccountOpened:
@@ -116,8 +116,8 @@ def _expiry(word: uint256) -> uint256:
 
 @internal
 @pure
-def _pack_head1(expired: uint256, status: uint8, flags: uint256) -> uint256:
-    return (expired << 160) | (convert(status, uint256) << 56) | (flags << 48)
+def _pack_head1(deposited: uint256, expired: uint256, status: uint8, flags: uint256) -> uint256:
+    return (deposited << 160) | (expired << 64) | (convert(status, uint256) << 56) | (flags << 48)
 
 
 # -- lot math (identical to fee_plugin/lots.py) ----------------------------------------
@@ -178,16 +178,19 @@ def _available_and_status(owner: address, t: uint256) -> (uint256, uint8):
 
 @internal
 def _record(owner: address):
-    """Recompute the status after a change; record and log it if it moved."""
+    """Recompute and record available and status after a change; log status moves."""
     available: uint256 = 0
     status: uint8 = STATUS_NONE
     available, status = self._available_and_status(owner, block.timestamp)
+    head0: uint256 = self.accounts[owner].head0
+    self.accounts[owner].head0 = (head0 & ~(MASK_96 << 64)) | (available << 64)
     head1: uint256 = self.accounts[owner].head1
     old: uint8 = convert((head1 >> 56) & 255, uint8)
+    flags: uint256 = (head1 >> 48) & 255
+    deposited: uint256 = (head1 >> 160) & MASK_96
+    expired: uint256 = (head1 >> 64) & MASK_96
+    self.accounts[owner].head1 = self._pack_head1(deposited, expired, status, flags)
     if old != status:
-        flags: uint256 = (head1 >> 48) & 255
-        expired: uint256 = (head1 >> 160) & MASK_96
-        self.accounts[owner].head1 = self._pack_head1(expired, status, flags)
         log StatusChanged(owner=owner, old=old, new=status)
 
 
@@ -201,7 +204,8 @@ def _add_lot(owner: address, amount: uint256, validity: uint256):
     expiry: uint256 = start + validity
 
     head0: uint256 = self.accounts[owner].head0
-    deposited: uint256 = (head0 >> 160) & MASK_96
+    head1: uint256 = self.accounts[owner].head1
+    deposited: uint256 = (head1 >> 160) & MASK_96
     assert deposited + amount < TOTAL_LIMIT, "lifetime deposits must stay < 2**96 wei"
     mask: uint256 = head0 & MASK_64
     max_live: uint256 = self.maxLiveLots
@@ -215,12 +219,12 @@ def _add_lot(owner: address, amount: uint256, validity: uint256):
     assert slot < LOTS_CAPACITY, "too many live lots: sweep expired lots first"
 
     self.accounts[owner].lots[slot] = (amount << 168) | (start << 40) | expiry
-    self.accounts[owner].head0 = ((deposited + amount) << 160) | mask | (1 << slot)
-
-    head1: uint256 = self.accounts[owner].head1
+    self.accounts[owner].head0 = head0 | (1 << slot)
+    head1 = (head1 & ~(MASK_96 << 160)) | ((deposited + amount) << 160)
     if (head1 >> 48) & FLAG_OPENED == 0:
-        self.accounts[owner].head1 = head1 | (FLAG_OPENED << 48)
+        head1 = head1 | (FLAG_OPENED << 48)
         log AccountOpened(owner=owner)
+    self.accounts[owner].head1 = head1
     log LotDeposited(owner=owner, lot=slot, amount=amount, start=start, expiry=expiry)
     self._record(owner)
 
@@ -255,8 +259,8 @@ def sweepExpired(owner: address) -> uint256:
         return 0
     self.accounts[owner].head0 = (head0 & ~MASK_64) | mask
     head1: uint256 = self.accounts[owner].head1
-    expired: uint256 = ((head1 >> 160) & MASK_96) + swept
-    self.accounts[owner].head1 = (expired << 160) | (head1 & (2**160 - 1))
+    expired: uint256 = ((head1 >> 64) & MASK_96) + swept
+    self.accounts[owner].head1 = (head1 & ~(MASK_96 << 64)) | (expired << 64)
     self._record(owner)
     if swept > 0:
         raw_call(self.treasury, b"", value=swept)
@@ -382,28 +386,18 @@ def lot(owner: address, i: uint256) -> (uint256, uint256, uint256, uint256, uint
 @external
 @view
 def totals(owner: address) -> (uint256, uint256, uint256):
-    """Lifetime (deposited, charged, expired) in wei. Charged is not stored (a charge
-    then writes only the lot words it draws): it is what the identity leaves,
-    deposited - expired - sum of live lots' (amount - used)."""
+    """Lifetime (deposited, charged, expired) in wei."""
     head0: uint256 = self.accounts[owner].head0
-    deposited: uint256 = (head0 >> 160) & MASK_96
-    expired: uint256 = (self.accounts[owner].head1 >> 160) & MASK_96
-    mask: uint256 = head0 & MASK_64
-    remaining: uint256 = 0
-    for i: uint256 in range(LOTS_CAPACITY):
-        if mask >> i == 0:
-            break
-        if (mask >> i) & 1 == 1:
-            word: uint256 = self.accounts[owner].lots[i]
-            remaining += self._amount(word) - self._used(word)
-    return deposited, deposited - expired - remaining, expired
+    head1: uint256 = self.accounts[owner].head1
+    return (head1 >> 160) & MASK_96, (head0 >> 160) & MASK_96, (head1 >> 64) & MASK_96
 
 
 @external
 @view
-def recordedStatus(owner: address) -> uint8:
-    """The status as recorded at the account's last status change (StatusChanged)."""
-    return convert((self.accounts[owner].head1 >> 56) & 255, uint8)
+def recorded(owner: address) -> (uint256, uint8):
+    """(available, status) as recorded by the last update of the account."""
+    available: uint256 = (self.accounts[owner].head0 >> 64) & MASK_96
+    return available, convert((self.accounts[owner].head1 >> 56) & 255, uint8)
 
 
 @external

@@ -64,20 +64,18 @@ class Lot:
 
 @dataclass(frozen=True)
 class Header:
-    """The account's two header words, decoded.
-
-    Lifetime `charged` is not stored (a charge would rewrite a header word per payer per
-    transaction): it is deposited - expired - remaining, see FeeAccount in vault.py.
-    """
+    """The account's two header words, decoded."""
 
     deposited: int = 0
+    charged: int = 0
     live_mask: int = 0
     expired: int = 0
-    status: int = 0  # as recorded at the last status change
+    available: int = 0
+    status: int = 0
     flags: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("deposited", "expired"):
+        for name in ("deposited", "charged", "expired", "available"):
             assert 0 <= getattr(self, name) < TOTAL_LIMIT, (name, self)
         assert 0 <= self.live_mask <= _MASK_64, self
         assert 0 <= self.status <= _MASK_8 and 0 <= self.flags <= _MASK_8, self
@@ -131,25 +129,30 @@ def unpack_lot(slot: int, word: int) -> Lot:
     )
 
 
-_RESERVED0 = _MASK_TOTAL << 64  # bits 64..159 of head0
-_RESERVED1 = (_MASK_TOTAL << 64) | ((1 << 48) - 1)  # bits 64..159 and 0..47 of head1
-
+# head0 holds what every charge changes, head1 what only deposits, sweeps, freezes and
+# status moves change: a charge then dirties head0 and the lot words it draws, not head1.
 
 def pack_head0(header: Header) -> int:
-    return (header.deposited << 160) | header.live_mask
+    return (header.charged << 160) | (header.available << 64) | header.live_mask
 
 
 def pack_head1(header: Header) -> int:
-    return (header.expired << 160) | (header.status << 56) | (header.flags << 48)
+    return (
+        (header.deposited << 160)
+        | (header.expired << 64)
+        | (header.status << 56)
+        | (header.flags << 48)
+    )
 
 
 def unpack_header(head0: int, head1: int) -> Header:
-    assert head0 & _RESERVED0 == 0, f"reserved bits of head0 set: {head0:#x}"
-    assert head1 & _RESERVED1 == 0, f"reserved bits of head1 set: {head1:#x}"
+    assert head1 & ((1 << 48) - 1) == 0, f"reserved bits of head1 set: {head1:#x}"
     return Header(
-        deposited=(head0 >> 160) & _MASK_TOTAL,
+        deposited=(head1 >> 160) & _MASK_TOTAL,
+        charged=(head0 >> 160) & _MASK_TOTAL,
         live_mask=head0 & _MASK_64,
-        expired=(head1 >> 160) & _MASK_TOTAL,
+        expired=(head1 >> 64) & _MASK_TOTAL,
+        available=(head0 >> 64) & _MASK_TOTAL,
         status=(head1 >> 56) & _MASK_8,
         flags=(head1 >> 48) & _MASK_8,
     )

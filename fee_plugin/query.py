@@ -53,7 +53,8 @@ class FeeAccountView:
     deposited_wei: int
     charged_wei: int
     expired_wei: int  # swept remainders
-    recorded_status: Status  # as recorded at the last status change
+    recorded_available_wei: int  # as recorded by the last update
+    recorded_status: Status
 
     @property
     def remaining_wei(self) -> int:
@@ -100,8 +101,9 @@ def fee_account(chain: ChainAPI, address: Any, header: Optional[BlockHeaderAPI] 
         frozen=h.frozen,
         lots=lots,
         deposited_wei=h.deposited,
-        charged_wei=account.charged_wei,
+        charged_wei=h.charged,
         expired_wei=h.expired,
+        recorded_available_wei=h.available,
         recorded_status=Status(h.status),
     )
 

@@ -60,18 +60,6 @@ class FeeAccount:
     header: Header
     lots: Tuple[Lot, ...]
 
-    @property
-    def remaining_wei(self) -> int:
-        return sum(lot.remaining for lot in self.lots)
-
-    @property
-    def charged_wei(self) -> int:
-        """Lifetime fees charged: what the identity deposited = charged + expired +
-        remaining leaves (not stored, see layout.Header)."""
-        charged = self.header.deposited - self.header.expired - self.remaining_wei
-        assert charged >= 0, self
-        return charged
-
 
 @dataclass(frozen=True)
 class Charge:
@@ -129,17 +117,17 @@ def plan_charge(
     )
     new_header = Header(
         deposited=header.deposited,
+        charged=header.charged + fee_wei,
         live_mask=live_mask,
         expired=header.expired + sum(remainder for _, remainder in swept),
+        available=available_after,
         status=int(status_after),
         flags=header.flags,
     )
-    after = FeeAccount(account.owner, new_header, charged)
-    # Conservation, exact in wei: what left the lots is the fee plus the swept remainders.
-    assert account.remaining_wei - after.remaining_wei == fee_wei + sum(
-        remainder for _, remainder in swept
-    ), (account, after, fee_wei)
-    assert after.charged_wei == account.charged_wei + fee_wei, (account, after)
+    # Accounting identity, exact in wei: deposited = charged + expired + remaining.
+    assert new_header.deposited == (
+        new_header.charged + new_header.expired + sum(lot.remaining for lot in charged)
+    ), (account, new_header, charged)
     charge = Charge(
         fee_wei=fee_wei,
         allocation=allocation,
@@ -148,7 +136,7 @@ def plan_charge(
         status_before=Status(header.status),
         status_after=status_after,
     )
-    return charge, after
+    return charge, FeeAccount(account.owner, new_header, charged)
 
 
 def write_account(state, vault: Address, before: FeeAccount, after: FeeAccount) -> None:
@@ -166,9 +154,11 @@ def write_account(state, vault: Address, before: FeeAccount, after: FeeAccount) 
         if slot not in new_slots:
             state.set_storage(vault, lot_slot(base, slot), 0)
     old, new = before.header, after.header
-    if (new.deposited, new.live_mask) != (old.deposited, old.live_mask):
+    if (new.charged, new.available, new.live_mask) != (old.charged, old.available, old.live_mask):
         state.set_storage(vault, head0_slot(base), pack_head0(new))
-    if (new.expired, new.status, new.flags) != (old.expired, old.status, old.flags):
+    if (new.deposited, new.expired, new.status, new.flags) != (
+        old.deposited, old.expired, old.status, old.flags
+    ):
         state.set_storage(vault, head1_slot(base), pack_head1(new))
 
 

@@ -63,9 +63,7 @@ def assert_identity(h, owners):
     for owner in owners:
         header, lots = h.stored(owner)
         remaining = sum(lot.remaining for lot in lots)
-        charged = h.view("totals", owner)[1]
-        assert header.deposited == charged + header.expired + remaining, (owner, header)
-        assert charged >= 0 and header.deposited >= header.expired + remaining
+        assert header.deposited == header.charged + header.expired + remaining, (owner, header)
         held += remaining
     assert h.balance(VAULT) == held
 
@@ -90,8 +88,10 @@ def test_first_deposit_stores_one_packed_lot_and_emits_opened_deposited_status(h
     lot = Lot(0, ETHER, 0, T0, T0 + VALIDITY)
     header = Header(deposited=ETHER, live_mask=1, status=Status.EXHAUSTED, flags=FLAG_OPENED)
     assert state.get_storage(VAULT, lot_slot(base, 0)) == pack_lot(lot) == (ETHER << 168) | (T0 << 40) | (T0 + VALIDITY)
-    assert state.get_storage(VAULT, head0_slot(base)) == pack_head0(header) == (ETHER << 160) | 1
-    assert state.get_storage(VAULT, head1_slot(base)) == pack_head1(header) == (3 << 56) | (1 << 48)
+    assert state.get_storage(VAULT, head0_slot(base)) == pack_head0(header) == 1
+    assert state.get_storage(VAULT, head1_slot(base)) == pack_head1(header) == (
+        (ETHER << 160) | (3 << 56) | (1 << 48)
+    )
     assert all(state.get_storage(VAULT, lot_slot(base, i)) == 0 for i in range(1, 64))
     assert h.stored(ALICE) == (header, (lot,))
     assert h.balance(VAULT) == ETHER
@@ -104,9 +104,8 @@ def test_second_deposit_opens_nothing_and_records_the_released_credit(h):
     assert out.named("StatusChanged") == [{"owner": hexaddr(ALICE), "old": Status.EXHAUSTED, "new": Status.ACTIVE}]
     header, lots = h.stored(ALICE)
     assert [lot.slot for lot in lots] == [0, 1]
-    assert (header.deposited, header.status) == (3 * ETHER, Status.ACTIVE)
-    assert h.view("recordedStatus", ALICE) == Status.ACTIVE
-    assert h.view("available", ALICE) == ETHER * 6 // 10
+    assert (header.deposited, header.available, header.status) == (3 * ETHER, ETHER * 6 // 10, Status.ACTIVE)
+    assert h.view("recorded", ALICE) == (ETHER * 6 // 10, Status.ACTIVE)
 
 
 def test_new_lots_take_the_lowest_free_slot(h):
@@ -176,8 +175,7 @@ def test_upfront_mode_makes_the_whole_lot_available_at_once():
     h = VaultHarness(lot_validity=VALIDITY, mode=int(Consumption.UPFRONT))
     out = h.transact(ALICE_KEY, "deposit", value=ETHER, at=T0)
     assert out.named("StatusChanged")[0]["new"] == Status.ACTIVE
-    assert h.view("recordedStatus", ALICE) == Status.ACTIVE
-    assert h.view("available", ALICE) == ETHER
+    assert h.view("recorded", ALICE) == (ETHER, Status.ACTIVE)
     assert h.view("available", ALICE, at=T0 + VALIDITY - 1) == ETHER
     assert h.view("available", ALICE, at=T0 + VALIDITY) == 0
 
@@ -185,8 +183,7 @@ def test_upfront_mode_makes_the_whole_lot_available_at_once():
 def test_initial_release_bps_is_available_at_the_deposit_time():
     h = VaultHarness(lot_validity=VALIDITY, bps=2500)
     h.transact(ALICE_KEY, "deposit", value=ETHER, at=T0)
-    assert h.view("recordedStatus", ALICE) == Status.ACTIVE
-    assert h.view("available", ALICE) == ETHER // 4
+    assert h.view("recorded", ALICE) == (ETHER // 4, Status.ACTIVE)
     # Then the other 75 % is released linearly: at half time 25 % + 37.5 %.
     assert h.view("available", ALICE, at=T0 + 500) == ETHER // 4 + ETHER * 3 // 8
 
@@ -306,8 +303,8 @@ def test_sweep_moves_exactly_the_unused_remainder_to_the_treasury(h):
         Lot(5, 2 * ETHER, 195 * 10**15, t - 10, t + 90),  # live: 0.2 released, 0.005 left
     )
     remaining = sum(lot.remaining for lot in lots)
-    header = Header(deposited=35 * 10**17, live_mask=0b100101,
-                    status=Status.ACTIVE, flags=FLAG_OPENED)  # charged 0.995 ether
+    header = Header(deposited=35 * 10**17, charged=995 * 10**15, live_mask=0b100101,
+                    status=Status.ACTIVE, flags=FLAG_OPENED)
     h.write_account(state, ALICE, header, lots)
     state.set_balance(VAULT, remaining)
     treasury_before = state.get_balance(TREASURY)
@@ -327,13 +324,12 @@ def test_sweep_moves_exactly_the_unused_remainder_to_the_treasury(h):
     assert state.get_storage(VAULT, lot_slot(base, 0)) == state.get_storage(VAULT, lot_slot(base, 2)) == 0
     policy = ReleasePolicy()
     assert new_header == Header(
-        deposited=header.deposited, live_mask=0b100000, expired=7 * 10**17,
+        deposited=header.deposited, charged=header.charged, live_mask=0b100000,
+        expired=7 * 10**17, available=account_available(new_lots, t, policy),
         status=account_status(True, False, new_lots, t, policy, 10**16), flags=FLAG_OPENED,
     )
-    assert account_available(new_lots, t, policy) == 5 * 10**15 and new_header.status == Status.LOW
-    charged = h.view_in(state, "totals", ALICE)[1]
-    assert charged == 995 * 10**15
-    assert new_header.deposited == charged + new_header.expired + lots[2].remaining
+    assert new_header.available == 5 * 10**15 and new_header.status == Status.LOW
+    assert new_header.deposited == new_header.charged + new_header.expired + lots[2].remaining
 
 
 def test_sweep_by_anyone_pays_the_treasury_emits_and_frees_the_slot(h):
@@ -415,7 +411,7 @@ def test_abi_has_no_function_that_moves_credit_between_users_or_withdraws():
         # operator
         "grant", "setLotValidity", "setMinDeposit", "freeze", "unfreeze",
         # views
-        "available", "status", "lotCount", "liveLots", "lot", "totals", "recordedStatus", "isFrozen",
+        "available", "status", "lotCount", "liveLots", "lot", "totals", "recorded", "isFrozen",
         "operator", "treasury", "lotValidity", "minDeposit", "maxLiveLots", "lowBalance",
         "consumptionMode", "initialReleaseBps",
     ])
@@ -450,10 +446,10 @@ def test_views_report_lots_totals_and_the_recorded_values(h):
     assert not h.call("lot", ALICE, 64).success
     assert h.call("lot", ALICE, 64).reason == "lot index out of range"
     assert h.view("totals", ALICE) == (ETHER, 0, 0)
-    assert h.view("recordedStatus", ALICE, at=T0 + 250) == Status.EXHAUSTED  # as last written
+    assert h.view("recorded", ALICE, at=T0 + 250) == (0, Status.EXHAUSTED)  # as last written
     assert h.view("lotCount", ALICE) == 1 and h.view("liveLots", ALICE) == (0,)
     for fn, empty in (("available", 0), ("status", Status.NONE), ("lotCount", 0), ("liveLots", ()),
-                      ("totals", (0, 0, 0)), ("recordedStatus", 0), ("isFrozen", False)):
+                      ("totals", (0, 0, 0)), ("recorded", (0, 0)), ("isFrozen", False)):
         assert h.view(fn, BOB) == empty, fn
 
 
@@ -470,11 +466,10 @@ def test_status_moves_through_exhausted_low_active_expired_with_time():
     assert out.named("StatusChanged")[0] == {"owner": hexaddr(ALICE), "old": Status.EXHAUSTED, "new": Status.ACTIVE}
     out = h.transact(BOB_KEY, "sweepExpired", ALICE, at=T0 + VALIDITY)
     assert out.named("StatusChanged")[0] == {"owner": hexaddr(ALICE), "old": Status.ACTIVE, "new": Status.LOW}
-    assert h.view("recordedStatus", ALICE) == Status.LOW
-    assert h.view("available", ALICE) == ETHER * 4 // 10
+    assert h.view("recorded", ALICE) == (ETHER * 4 // 10, Status.LOW)
     out = h.transact(BOB_KEY, "sweepExpired", ALICE, at=T0 + 600 + VALIDITY)
     assert out.named("StatusChanged")[0] == {"owner": hexaddr(ALICE), "old": Status.LOW, "new": Status.EXPIRED}
-    assert h.view("recordedStatus", ALICE) == Status.EXPIRED
+    assert h.view("recorded", ALICE) == (0, Status.EXPIRED)
     assert h.view("lotCount", ALICE) == 0
 
 
@@ -482,7 +477,8 @@ def test_exhausted_when_everything_released_is_used(h):
     t = h.now + 1
     state = h.state_at(t)
     lot = Lot(0, ETHER, ETHER // 2, t - 500, t + 500)  # released 0.5, used 0.5
-    h.write_account(state, ALICE, Header(deposited=ETHER, live_mask=1, flags=FLAG_OPENED), (lot,))
+    h.write_account(state, ALICE, Header(deposited=ETHER, charged=ETHER // 2, live_mask=1,
+                                         flags=FLAG_OPENED), (lot,))
     assert h.view_in(state, "available", ALICE) == 0
     assert h.view_in(state, "status", ALICE) == Status.EXHAUSTED
     assert h.view_in(state, "lot", ALICE, 0) == (ETHER, ETHER // 2, t - 500, t + 500, 0)
@@ -510,8 +506,10 @@ def test_accounting_identity_holds_after_a_sequence_of_operations():
         else:
             out = h.transact(users[rng.randrange(3)], "sweepExpired", owners[who], at=t)
         assert_identity(h, owners)
-        if out.success and out.events:  # the account was updated: recorded = view now
-            assert h.view("recordedStatus", owners[who]) == h.view("status", owners[who])
+        if out.success and out.events:  # the account was updated: recorded = views now
+            assert h.view("recorded", owners[who]) == (
+                h.view("available", owners[who]), h.view("status", owners[who])
+            )
     expired = sum(h.stored(o)[0].expired for o in owners)
     assert expired > 0
     assert h.balance(TREASURY) == treasury_start + expired

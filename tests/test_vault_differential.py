@@ -115,9 +115,11 @@ def accounts(draw, policy):
     expired = max(0, min(expired, TOTAL_LIMIT - 1 - charged - remaining))
     header = Header(
         deposited=charged + expired + remaining,
+        charged=charged,
         live_mask=sum(1 << lot.slot for lot in lots),
         expired=expired,
-        status=draw(st.sampled_from(list(Status))) if opened else Status.NONE,  # as last recorded
+        available=draw(st.integers(0, TOTAL_LIMIT - 1)),  # whatever the last update recorded
+        status=draw(st.sampled_from(list(Status))) if opened else Status.NONE,
         flags=(FLAG_OPENED if opened else 0) | (FLAG_FROZEN if frozen else 0),
     )
     return t, header, lots
@@ -182,9 +184,8 @@ def test_views_equal_the_python_lot_math(scenario, free_probe):
         assert h.view_in(state, "lot", OWNER, free_probe) == (0, 0, 0, 0, 0)
     assert h.view_in(state, "liveLots", OWNER) == header.live_slots()
     assert h.view_in(state, "lotCount", OWNER) == len(lots)
-    charged = header.deposited - header.expired - sum(lot.remaining for lot in lots)
-    assert h.view_in(state, "totals", OWNER) == (header.deposited, charged, header.expired)
-    assert h.view_in(state, "recordedStatus", OWNER) == header.status
+    assert h.view_in(state, "totals", OWNER) == (header.deposited, header.charged, header.expired)
+    assert h.view_in(state, "recorded", OWNER) == (header.available, header.status)
     assert h.view_in(state, "isFrozen", OWNER) is header.frozen
 
 
@@ -215,15 +216,14 @@ def test_sweep_equals_the_python_sweep(scenario):
     if not swept:  # nothing to do: nothing written, nothing logged
         assert new_header == header and events == []
         return
-    _, status = expected_record(header, live, t, policy, low)
+    available, status = expected_record(header, live, t, policy, low)
     assert new_header == Header(
-        deposited=header.deposited,
+        deposited=header.deposited, charged=header.charged,
         live_mask=sum(1 << lot.slot for lot in live), expired=header.expired + swept_wei,
-        status=status, flags=header.flags,
+        available=available, status=status, flags=header.flags,
     )
-    # A sweep charges nothing: the derived lifetime charged total is unchanged.
-    assert h.view_in(state, "totals", OWNER)[1] == (
-        header.deposited - header.expired - sum(lot.remaining for lot in lots)
+    assert new_header.deposited == new_header.charged + new_header.expired + sum(
+        lot.remaining for lot in live
     )
     expected_events = [
         ("LotExpired", {"owner": hexaddr(OWNER), "lot": lot.slot, "remainder": lot.remaining})
@@ -276,13 +276,13 @@ def test_deposit_equals_the_python_lot_placement(scenario, max_live, min_deposit
         new_lot = Lot(free[0], value, 0, t, t + validity)
         all_lots = tuple(sorted(lots + (new_lot,), key=lambda lot: lot.slot))
         opened_header = Header(**{**header.__dict__, "flags": header.flags | FLAG_OPENED})
-        _, status = expected_record(opened_header, all_lots, t, policy, low)
+        available, status = expected_record(opened_header, all_lots, t, policy, low)
         new_header, new_lots = h.stored(OWNER, state)
         assert new_lots == all_lots
         assert new_header == Header(
-            deposited=header.deposited + value,
+            deposited=header.deposited + value, charged=header.charged,
             live_mask=header.live_mask | 1 << free[0], expired=header.expired,
-            status=status, flags=header.flags | FLAG_OPENED,
+            available=available, status=status, flags=header.flags | FLAG_OPENED,
         )
         assert state.get_balance(VAULT) == vault_before + value
         expected_events = [] if header.opened else [("AccountOpened", {"owner": hexaddr(OWNER)})]

@@ -10,9 +10,6 @@
      order (LotExpired*, LotCharged*, FeeCharged, StatusChanged?), same ETH moves (tip to
      the coinbase, base fee and swept remainders to the treasury). The benchmark checks that
      it leaves exactly the vault words, balances and logs the native hook leaves.
-     Layout v2: lifetime `charged` and `available` are not stored, so a charge writes the
-     lot words it draws from, head0 only if the live mask changes (a sweep) and head1 only
-     if the recorded status or `expired` changes.
 """
 
 SYSTEM: constant(address) = 0xffffFFFfFFffffffffffffffFfFFFfffFFFfFFfE
@@ -33,8 +30,8 @@ STATUS_EXPIRED: constant(uint8) = 4
 STATUS_FROZEN: constant(uint8) = 5
 
 struct Account:
-    head0: uint256  # deposited(96) | 0(96) | liveMask(64)
-    head1: uint256  # expired(96) | 0(96) | status(8) | flags(8) | 0(48)
+    head0: uint256  # charged(96) | available(96) | liveMask(64)
+    head1: uint256  # deposited(96) | expired(96) | status(8) | flags(8) | 0(48)
     lots: uint256[64]  # amount(88) | used(88) | start(40) | expiry(40); 0 = free
 
 event LotExpired:
@@ -95,9 +92,8 @@ def _lot_available(word: uint256, t: uint256, mode: uint256, bps: uint256) -> ui
 @external
 def charge(payer: address, fee: uint256, tip: uint256, gasUsed: uint256):
     """Sweep the payer's expired lots, take `fee` from its live lots (earliest expiry
-    first, then oldest start, then lowest slot), record the live mask, expired and status
-    where they changed, and pay the tip to the coinbase and the rest to the treasury out
-    of this vault."""
+    first, then oldest start, then lowest slot), record totals, available and status,
+    and pay the tip to the coinbase and the rest to the treasury out of this vault."""
     assert msg.sender == SYSTEM, "only the executor"
     t: uint256 = block.timestamp
     head0: uint256 = self.accounts[payer].head0
@@ -149,7 +145,7 @@ def charge(payer: address, fee: uint256, tip: uint256, gasUsed: uint256):
             log LotCharged(payer=payer, lot=best, amount=take)
     assert remaining == 0, "insufficient prepaid fee"
 
-    # Status from what is still available; record only the header fields that moved.
+    # Record totals, available balance and status.
     available: uint256 = 0
     for i: uint256 in range(LOTS_CAPACITY):
         if live >> i == 0:
@@ -168,13 +164,16 @@ def charge(payer: address, fee: uint256, tip: uint256, gasUsed: uint256):
         status = STATUS_EXHAUSTED
     elif available < self.lowBalance:
         status = STATUS_LOW
-    if live != mask:
-        self.accounts[payer].head0 = (head0 & ~MASK_64) | live
-    old: uint8 = convert((head1 >> 56) & 255, uint8)
-    if old != status or swept > 0:
-        expired: uint256 = ((head1 >> 160) & MASK_96) + swept
-        self.accounts[payer].head1 = (expired << 160) | (convert(status, uint256) << 56) | (flags << 48)
+    charged: uint256 = ((head0 >> 160) & MASK_96) + fee
+    new_head0: uint256 = (charged << 160) | (available << 64) | live
+    if new_head0 != head0:
+        self.accounts[payer].head0 = new_head0
+    expired: uint256 = ((head1 >> 64) & MASK_96) + swept
+    new_head1: uint256 = (head1 & ~(2**160 - 1)) | (expired << 64) | (convert(status, uint256) << 56) | (flags << 48)
+    if new_head1 != head1:
+        self.accounts[payer].head1 = new_head1
     log FeeCharged(payer=payer, fee=fee, gasUsed=gasUsed, availableAfter=available, status=status)
+    old: uint8 = convert((head1 >> 56) & 255, uint8)
     if old != status:
         log StatusChanged(owner=payer, old=old, new=status)
 
