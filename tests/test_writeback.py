@@ -58,6 +58,15 @@ def _observer_code() -> bytes:
     return bytes([0x60, n, 0x60, 12, 0x60, 0, 0x39, 0x60, n, 0x60, 0, 0xF3]) + runtime
 
 
+class DesignsDiverged(AssertionError):
+    """The write-back design did something the oracle did not."""
+
+
+def same(a, b, what):
+    if a != b:
+        raise DesignsDiverged(f"{what}: oracle {a!r} != write-back {b!r}")
+
+
 class Builder:
     """Builds one block the way a producer does: offer transactions one at a time, drop
     the invalid ones (and, if asked, one that ran), then seal and persist."""
@@ -181,21 +190,21 @@ def run_lockstep(seed, blocks=8):
             tx, drop = _sign(oracle, nonces, spec)
             outcomes = [builder.offer(tx, drop) for builder in builders]
             if isinstance(outcomes[0], str):
-                assert outcomes[0].split(":")[0] == outcomes[1].split(":")[0], outcomes
+                same(outcomes[0].split(":")[0], outcomes[1].split(":")[0], f"outcome of {tx.hash.hex()}")
                 stats["invalid" if outcomes[0].startswith("invalid") else "dropped"] += 1
                 continue
-            assert outcomes[0] == outcomes[1], (tx, outcomes)
+            same(outcomes[0], outcomes[1], f"receipt of {tx.hash.hex()}")
             stats["included"] += 1
             nonces[tx.sender] = tx.nonce + 1
             if spec[1] is None and observer is None and outcomes[0].state_root == b"\x01":
                 observer = generate_contract_address(tx.sender, tx.nonce)
         mined = [builder.seal() for builder in builders]
-        assert mined[0].hash == mined[1].hash, (mined[0].header, mined[1].header)
-        assert mined[0].get_receipts(oracle.chaindb) == mined[1].get_receipts(cached.chaindb)
+        same(mined[0].header, mined[1].header, f"block {mined[0].number}")
+        same(mined[0].get_receipts(oracle.chaindb), mined[1].get_receipts(cached.chaindb), "receipts")
     importer = build_chain(genesis, write_back=True)
     for number in range(1, oracle.get_canonical_head().block_number + 1):
         importer.import_block(oracle.get_canonical_block_by_number(number))
-    assert importer.get_canonical_head() == cached.get_canonical_head()
+    same(cached.get_canonical_head(), importer.get_canonical_head(), "imported head")
     return stats
 
 
@@ -248,5 +257,17 @@ def test_negative_control_broken_flush_is_caught(monkeypatch, breakage):
     monkeypatch.setattr(
         writeback_module.FeeRecordCache, "flush", breakage(writeback_module.FeeRecordCache.flush)
     )
-    with pytest.raises(AssertionError):
+    with pytest.raises(DesignsDiverged):
+        run_lockstep(1234, blocks=40)
+
+
+def test_negative_control_missing_flush_before_code_is_caught(monkeypatch):
+    """The classic pitfall: EVM code runs while charges are still only in the cache."""
+    from fee_plugin.executor import FeeExecutorMixin, Payment
+
+    def cacheable_even_with_code(self, tx):
+        return self._payment is Payment.LOTS and tx.to not in self._special() and tx.to != b""
+
+    monkeypatch.setattr(FeeExecutorMixin, "_cacheable", cacheable_even_with_code)
+    with pytest.raises(DesignsDiverged):
         run_lockstep(1234, blocks=40)
