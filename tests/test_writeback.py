@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 import fee_plugin.writeback as writeback_module
 from fee_plugin import build_chain
+from fee_plugin.vault import plan_charge, read_account
 
 from .chain_helpers import (
     COINBASE,
@@ -271,3 +272,57 @@ def test_negative_control_missing_flush_before_code_is_caught(monkeypatch):
     monkeypatch.setattr(FeeExecutorMixin, "_cacheable", cacheable_even_with_code)
     with pytest.raises(DesignsDiverged):
         run_lockstep(1234, blocks=40)
+
+
+# -- the cache's own journal, against a real state ----------------------------------------
+
+def _cache_and_state():
+    """A write-back VM state with Alice's account loaded and charged once (not stored)."""
+    genesis = make_genesis()
+    chain = build_chain(genesis, write_back=True)
+    chain.set_header_timestamp(GENESIS_TIME + 1)
+    _fund(chain)
+    vm = chain.get_vm(chain.header.copy(timestamp=GENESIS_TIME + 10))
+    state, cache = vm.state, vm.state.fee_cache
+    owner = address(PAYERS[0])
+    before = read_account(state, VAULT, owner)
+    cache.load(owner, before)
+    cfg = genesis.fee
+    charge, after = plan_charge(before, 10**12, GENESIS_TIME + 10, cfg.release_policy, cfg.low_balance_wei)
+    cache.charge(after, 10**12, 4 * 10**11, 6 * 10**11)
+    return state, cache, owner, before, after
+
+
+def test_cache_reverts_with_the_state_and_forgets_at_a_lock():
+    state, cache, owner, before, after = _cache_and_state()
+    snapshot = state.snapshot()
+    cache.charge(after, 5, 2, 3)  # a second charge after the snapshot
+    assert cache.vault_out_wei == 10**12 + 5
+    state.revert(snapshot)
+    assert cache.get(owner) is after and cache.vault_out_wei == 10**12
+    stale = state.snapshot()
+    state.lock_changes()  # a new transaction starts: nothing before it can be undone
+    cache.rollback(stale[1])  # a checkpoint from before the lock means the lock point
+    assert cache.get(owner) is after and cache.dirty and cache.vault_out_wei == 10**12
+
+
+def test_a_reverted_flush_restores_the_cached_charges_and_the_storage():
+    state, cache, owner, before, after = _cache_and_state()
+    vault_before = state.get_balance(VAULT)
+    snapshot = state.snapshot()
+    state.fee_flush()
+    assert not cache.dirty and cache.get(owner) is None
+    assert read_account(state, VAULT, owner) == after
+    assert state.get_balance(VAULT) == vault_before - 10**12
+    state.revert(snapshot)  # e.g. a call frame that flushed, then failed
+    assert cache.dirty and cache.get(owner) is after
+    assert read_account(state, VAULT, owner) == before
+    assert state.get_balance(VAULT) == vault_before
+    state.fee_flush()
+    assert read_account(state, VAULT, owner) == after
+
+
+def test_pending_moves_must_balance():
+    state, cache, owner, before, after = _cache_and_state()
+    with pytest.raises(AssertionError):
+        cache.charge(after, 10, 4, 5)  # 1 wei would vanish
