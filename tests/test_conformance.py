@@ -51,10 +51,17 @@ CONFORMANCE_GENESIS = load_genesis({
     "baseFeePerGas": 7,
     "alloc": {},
 })
-FEE_CANCUN_VM = fee_vm_class(CONFORMANCE_GENESIS, "cancun")
-FeeConformanceChain = Chain.configure(
-    __name__="FeeConformanceChain", vm_configuration=((0, FEE_CANCUN_VM),), chain_id=1
-)
+# Both hook designs: here every sender pays natively, so the write-back design's cache
+# never holds a charge, but its flush-and-lock before every such transaction runs, and
+# Ethereum's own tests prove it changes nothing.
+CHAINS = {
+    design: Chain.configure(
+        __name__=f"FeeConformanceChain{design}",
+        vm_configuration=((0, fee_vm_class(CONFORMANCE_GENESIS, "cancun", write_back=wb)),),
+        chain_id=1,
+    )
+    for design, wb in (("PerTx", False), ("WriteBack", True))
+}
 
 
 def _cases():
@@ -75,12 +82,13 @@ def _case_id(case):
     return f"{Path(path).relative_to(FIXTURES)}:{key}"
 
 
+@pytest.mark.parametrize("design", sorted(CHAINS))
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
-def test_fee_vm_passes_ethereum_blockchain_test(case):
+def test_fee_vm_passes_ethereum_blockchain_test(case, design):
     fixture = load_fixture(case[0], case[1], normalize_blockchain_fixtures)
     assert fixture["network"] == "Cancun"
     assert bytes.fromhex(VAULT[2:]) not in fixture["pre"], "vault collides with the fixture"
-    chain = FeeConformanceChain.from_genesis(
+    chain = CHAINS[design].from_genesis(
         AtomicDB(),  # a fresh in-memory database per case
         genesis_params_from_fixture(fixture),
         fixture["pre"],
