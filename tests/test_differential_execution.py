@@ -95,9 +95,9 @@ def genesis_for(fork):
     return load_genesis(raw)
 
 
-def chains(fork):
+def chains(fork, write_back=False):
     genesis = genesis_for(fork)
-    fee = build_chain(genesis)
+    fee = build_chain(genesis, write_back=write_back)
     stock_class = MiningChain.configure(
         __name__="Stock", vm_configuration=((0, STOCK[fork]),), chain_id=genesis.chain_id
     )
@@ -142,8 +142,17 @@ def non_vault_logs(receipt):
     return [(log.address, log.topics, log.data) for log in receipt.logs if log.address != VAULT]
 
 
-def run_both(fork, steps):
-    genesis, fee, stock = chains(fork)
+def mine_whole(chain, transactions, timestamp):
+    """The block built from all transactions at once (`mine_all`): the path on which the
+    write-back design keeps charges across transactions."""
+    chain.set_header_timestamp(timestamp)
+    result, receipts, _ = chain.mine_all(transactions)
+    return result.imported_block, receipts
+
+
+def run_both(fork, steps, write_back=False):
+    genesis, fee, stock = chains(fork, write_back)
+    apply_block = mine_whole if write_back else mine
     nonces = {address(k): 0 for k in SENDERS}
     touched = {address(k) for k in SENDERS} | {WORKLOAD, b"\x42" * 20, genesis.coinbase, TREASURY, VAULT}
     paid = {a: 0 for a in nonces}
@@ -163,8 +172,8 @@ def run_both(fork, steps):
             pairs.append(txs[0])
         for chain in (fee, stock):  # stock headers do not inherit the coinbase
             chain.header = chain.header.copy(coinbase=genesis.coinbase)
-        fee_block, fee_receipts = mine(fee, pairs, t)
-        stock_block, stock_receipts = mine(stock, pairs, t)
+        fee_block, fee_receipts = apply_block(fee, pairs, t)
+        stock_block, stock_receipts = apply_block(stock, pairs, t)
         base_fee = fee_block.header.base_fee_per_gas
         assert base_fee == stock_block.header.base_fee_per_gas
         previous = 0
@@ -203,13 +212,16 @@ def account_record(chain, account):
     return rlp.decode(raw, sedes=Account) if raw else None
 
 
+@pytest.mark.parametrize("write_back", [False, True], ids=["per-tx", "write-back"])
 @pytest.mark.parametrize("fork", ["cancun", "prague"])
-def test_every_workload_kind_and_tx_type_matches_stock(fork):
+def test_every_workload_kind_and_tx_type_matches_stock(fork, write_back):
     steps = [
         [(kind, i % len(SENDERS), tx_type, i) for i, kind in enumerate(KINDS)]
         for tx_type in ("legacy", "access_list", "dynamic")
     ]
-    assert run_both(fork, steps) > 0
+    # payers repeating in a block, then code: charges kept across transactions, then stored
+    steps.append([("transfer", i % len(SENDERS), "dynamic", i) for i in range(9)] + [("put", 0, "dynamic", 7)])
+    assert run_both(fork, steps, write_back) > 0
 
 
 step = st.tuples(
@@ -220,7 +232,11 @@ step = st.tuples(
 )
 
 
-@settings(max_examples=12)
-@given(st.sampled_from(["cancun", "prague"]), st.lists(st.lists(step, min_size=1, max_size=6), min_size=1, max_size=4))
-def test_random_workloads_match_stock(fork, steps):
-    run_both(fork, steps)
+@settings(max_examples=16)
+@given(
+    st.sampled_from(["cancun", "prague"]),
+    st.lists(st.lists(step, min_size=1, max_size=6), min_size=1, max_size=4),
+    st.booleans(),
+)
+def test_random_workloads_match_stock(fork, steps, write_back):
+    run_both(fork, steps, write_back)
