@@ -20,7 +20,14 @@ from eth_utils import ValidationError, encode_hex, to_checksum_address
 
 from .genesis import FeeConfig
 from .lots import account_available, release_time
-from .vault import FeeAccount, charge_account, charge_logs, plan_charge, read_account
+from .vault import (
+    FeeAccount,
+    charge_account,
+    charge_logs,
+    plan_charge,
+    read_account,
+    write_account,
+)
 
 DEPOSIT_SELECTOR = bytes.fromhex("d0e30db0")  # deposit()
 NONCE_LIMIT = 2**64 - 1
@@ -65,8 +72,9 @@ class FeeExecutorMixin:
             if not self._cached:
                 # Anything the transaction runs or touches sees every earlier charge
                 # stored and locked (SSTORE gas reads "original" values), as in the
-                # per-transaction design; the cache stays empty until it ends.
-                self.vm_state.fee_flush()
+                # per-transaction design. The records stay cached as clean entries until
+                # the transaction has shown whether the vault's code ran (finalize).
+                self.vm_state.fee_flush(keep=True)
                 self.vm_state.lock_changes()
 
     def _validate_and_choose_payment(self, transaction: SignedTransactionAPI) -> None:
@@ -273,8 +281,28 @@ class FeeExecutorMixin:
     def finalize_computation(
         self, transaction: SignedTransactionAPI, computation: ComputationAPI
     ) -> ComputationAPI:
+        cache = self.vm_state.fee_cache
+        if cache is not None and not self._cached and self._vault_code_ran(computation):
+            cache.forget_all()  # the vault's code may have changed any owner's records
         if self._payment is Payment.NATIVE:
             return super().finalize_computation(transaction, computation)
+        return self._charge_lots(transaction, computation)
+
+    def _vault_code_ran(self, computation: ComputationAPI) -> bool:
+        """Whether any frame ran the vault's code or wrote its storage (reverted frames
+        too: conservative). Only then can EVM code have changed fee records."""
+        vault = self.fee_config.vault
+        frames = [computation]
+        while frames:
+            frame = frames.pop()
+            if vault in (frame.msg.storage_address, frame.msg.code_address):
+                return True
+            frames.extend(frame.children)
+        return False
+
+    def _charge_lots(
+        self, transaction: SignedTransactionAPI, computation: ComputationAPI
+    ) -> ComputationAPI:
         state = self.vm_state
         cfg = self.fee_config
         billed_gas, fee_wei, tip_wei = self.billing(transaction, computation)
@@ -296,9 +324,18 @@ class FeeExecutorMixin:
                 account = read_account(state, cfg.vault, transaction.sender)
             else:
                 account = self._account
-            charge = charge_account(
-                state, cfg.vault, account, fee_wei, t, cfg.release_policy, cfg.low_balance_wei
-            )
+            cache = state.fee_cache
+            if cache is None:
+                charge = charge_account(
+                    state, cfg.vault, account, fee_wei, t, cfg.release_policy,
+                    cfg.low_balance_wei,
+                )
+            else:  # the same charge, and the clean cache entry follows the stored record
+                charge, after = plan_charge(
+                    account, fee_wei, t, cfg.release_policy, cfg.low_balance_wei
+                )
+                write_account(state, cfg.vault, account, after)
+                cache.replace(transaction.sender, after)
             vault_out_wei = fee_wei + charge.swept_wei
             assert state.get_balance(cfg.vault) >= vault_out_wei, "vault holds every live lot"
             state.delta_balance(cfg.vault, -vault_out_wei)

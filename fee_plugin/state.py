@@ -23,12 +23,12 @@ class FeeStateMixin:
             self._fee_cache = FeeRecordCache()
         return self._fee_cache
 
-    def fee_flush(self) -> None:
+    def fee_flush(self, keep: bool = False) -> None:
         """Store the cached charges now (a no-op for the per-transaction design)."""
         cache = self._fee_cache
         if cache is not None:
             cfg = self.fee_config
-            cache.flush(self, cfg.vault, cfg.treasury, self.coinbase)
+            cache.flush(self, cfg.vault, cfg.treasury, self.coinbase, keep)
 
     def snapshot(self):
         snapshot = super().snapshot()

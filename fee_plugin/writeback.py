@@ -67,9 +67,12 @@ class FeeRecordCache:
         )
         assert self._pending[0] == self._pending[1] + self._pending[2], self._pending
 
-    def flush(self, state, vault: Address, treasury: Address, coinbase: Address) -> None:
-        """Store every pending record and balance move, then forget everything cached
-        (after a flush EVM code may run and change any owner's records)."""
+    def flush(
+        self, state, vault: Address, treasury: Address, coinbase: Address, keep: bool = False
+    ) -> None:
+        """Store every pending record and balance move. Then forget everything cached, or
+        with `keep` keep the records as clean entries: the caller then owes `forget_all`
+        or `replace` once the transaction that follows has shown what it changed."""
         if self.dirty:
             for owner in sorted(self._current):  # sorted: deterministic write order
                 before, after = self._stored[owner], self._current[owner]
@@ -82,8 +85,22 @@ class FeeRecordCache:
             state.delta_balance(coinbase, coinbase_in)
             if treasury_in:
                 state.delta_balance(treasury, treasury_in)
-        self._journal.append(("flush", self._stored, self._current, self._pending))
-        self._stored, self._current, self._pending = {}, {}, (0, 0, 0, 0)
+        self._journal.append(("restore", self._stored, self._current, self._pending))
+        self._current = dict(self._current) if keep else {}
+        self._stored, self._pending = dict(self._current), (0, 0, 0, 0)
+
+    def forget_all(self) -> None:
+        """EVM code of the vault ran: any owner's records may have changed."""
+        assert not self.dirty, "forget only what is stored"
+        self._journal.append(("restore", self._stored, self._current, self._pending))
+        self._stored, self._current = {}, {}
+
+    def replace(self, owner: Address, account: FeeAccount) -> None:
+        """`account` was just stored for `owner` outside the cache (a charge stored at once)."""
+        assert not self.dirty, "replace only next to stored records"
+        self._journal.append(("restore", self._stored, self._current, self._pending))
+        self._stored, self._current = dict(self._stored), dict(self._current)
+        self._stored[owner] = self._current[owner] = account
 
     # -- journal ----------------------------------------------------------------------
 

@@ -46,15 +46,21 @@ PAYERS = USER_KEYS[:4]
 
 def _observer_code() -> bytes:
     """Init code of a contract whose every call stores BALANCE(vault) in slot 0 and the
-    vault's `available(caller)` in slot 1: EVM code that would see a missed flush."""
+    vault's `available(caller)` in slot 1 (EVM code that would see a missed flush), then
+    calls `sweepExpired(caller)` (vault storage written from inside another contract)."""
     selector = calldata("available", b"\x00" * 20)[:4]
+    sweep = calldata("sweepExpired", b"\x00" * 20)[:4]
     runtime = (
         b"\x73" + VAULT + b"\x31\x60\x00\x55"  # SSTORE(0, BALANCE(vault))
         + b"\x63" + selector + b"\x60\xe0\x1b\x60\x00\x52"  # MSTORE(0, selector << 224)
         + b"\x33\x60\x04\x52"  # MSTORE(4, CALLER)
         + b"\x60\x20\x60\x40\x60\x24\x60\x00\x73" + VAULT + b"\x5a\xfa"  # STATICCALL
-        + b"\x50\x60\x40\x51\x60\x01\x55\x00"  # SSTORE(1, MLOAD(0x40)); STOP
+        + b"\x50\x60\x40\x51\x60\x01\x55"  # SSTORE(1, MLOAD(0x40))
+        + b"\x63" + sweep + b"\x60\xe0\x1b\x60\x00\x52\x33\x60\x04\x52"  # calldata
+        + b"\x60\x00\x60\x00\x60\x24\x60\x00\x60\x00\x73" + VAULT + b"\x5a\xf1\x50"  # CALL
+        + b"\x00"  # STOP
     )
+    assert len(runtime) < 256
     n = len(runtime)
     return bytes([0x60, n, 0x60, 12, 0x60, 0, 0x39, 0x60, n, 0x60, 0, 0xF3]) + runtime
 
@@ -137,7 +143,7 @@ def _candidates(rng, observer):
         elif roll < 0.78:
             specs.append((TREASURY_KEY, rng.choice([SINK, COINBASE]), rng.randrange(0, 10**6), b"", 30_000, "dynamic"))
         elif roll < 0.84 and observer is not None:
-            specs.append((key, observer, 0, b"", 100_000, "dynamic"))
+            specs.append((key, observer, 0, b"", 300_000, "dynamic"))
         elif roll < 0.88:
             specs.append((key, None, 0, _observer_code(), 200_000, "dynamic"))
         elif roll < 0.94:  # invalid: nonce gap, or gas far beyond any lot
@@ -239,17 +245,17 @@ def test_lockstep_covers_every_path(monkeypatch):
 
 
 def _skip_treasury(flush):
-    def broken(self, state, vault, treasury, coinbase):
-        return flush(self, state, vault, coinbase, coinbase)  # pays the treasury's share to the coinbase
+    def broken(self, state, vault, treasury, coinbase, *rest):
+        return flush(self, state, vault, coinbase, coinbase, *rest)  # treasury's share to the coinbase
     return broken
 
 
 def _forget_one_record(flush):
-    def broken(self, state, vault, treasury, coinbase):
-        if self._current:
-            owner = max(self._current)
+    def broken(self, state, vault, treasury, coinbase, *rest):
+        if self.dirty:
+            owner = max(o for o in self._current if self._current[o] is not self._stored[o])
             self._current[owner] = self._stored[owner]  # one payer's charge never stored
-        return flush(self, state, vault, treasury, coinbase)
+        return flush(self, state, vault, treasury, coinbase, *rest)
     return broken
 
 
@@ -326,3 +332,13 @@ def test_pending_moves_must_balance():
     state, cache, owner, before, after = _cache_and_state()
     with pytest.raises(AssertionError):
         cache.charge(after, 10, 4, 5)  # 1 wei would vanish
+
+
+def test_negative_control_records_kept_after_the_vault_code_ran_are_caught(monkeypatch):
+    """Clean cache entries survive a code-running transaction only if the vault's code did
+    not run in it; pretending it never does must be caught."""
+    from fee_plugin.executor import FeeExecutorMixin
+
+    monkeypatch.setattr(FeeExecutorMixin, "_vault_code_ran", lambda self, computation: False)
+    with pytest.raises(DesignsDiverged):
+        run_lockstep(1234, blocks=40)
