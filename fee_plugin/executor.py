@@ -24,9 +24,9 @@ from .vault import (
     FeeAccount,
     charge_account,
     charge_logs,
+    pay_out_fees,
     plan_charge,
     read_account,
-    write_account,
 )
 
 DEPOSIT_SELECTOR = bytes.fromhex("d0e30db0")  # deposit()
@@ -308,15 +308,12 @@ class FeeExecutorMixin:
         billed_gas, fee_wei, tip_wei = self.billing(transaction, computation)
 
         t = state.execution_context.timestamp
+        cache = state.fee_cache
         if self._cached:
             # No code ran: the account read during validation is still exact.
             charge, after = plan_charge(
                 self._account, fee_wei, t, cfg.release_policy, cfg.low_balance_wei
             )
-            vault_out_wei = fee_wei + charge.swept_wei
-            cache = state.fee_cache
-            assert state.get_balance(cfg.vault) - cache.vault_out_wei >= vault_out_wei
-            cache.charge(after, vault_out_wei, fee_wei - tip_wei + charge.swept_wei, tip_wei)
         else:
             # Only EVM code can write vault storage: after a plain transfer the account
             # read during validation is still exact, otherwise read it again.
@@ -324,25 +321,21 @@ class FeeExecutorMixin:
                 account = read_account(state, cfg.vault, transaction.sender)
             else:
                 account = self._account
-            cache = state.fee_cache
-            if cache is None:
-                charge = charge_account(
-                    state, cfg.vault, account, fee_wei, t, cfg.release_policy,
-                    cfg.low_balance_wei,
-                )
-            else:  # the same charge, and the clean cache entry follows the stored record
-                charge, after = plan_charge(
-                    account, fee_wei, t, cfg.release_policy, cfg.low_balance_wei
-                )
-                write_account(state, cfg.vault, account, after)
+            charge, after = charge_account(
+                state, cfg.vault, account, fee_wei, t, cfg.release_policy, cfg.low_balance_wei
+            )
+            if cache is not None:  # the clean cache entry follows the stored record
                 cache.replace(transaction.sender, after)
-            vault_out_wei = fee_wei + charge.swept_wei
-            assert state.get_balance(cfg.vault) >= vault_out_wei, "vault holds every live lot"
-            state.delta_balance(cfg.vault, -vault_out_wei)
-            state.delta_balance(state.coinbase, tip_wei)
-            treasury_in_wei = fee_wei - tip_wei + charge.swept_wei
-            if treasury_in_wei:
-                state.delta_balance(cfg.treasury, treasury_in_wei)
+        vault_out_wei = fee_wei + charge.swept_wei
+        treasury_in_wei = vault_out_wei - tip_wei
+        if self._cached:
+            assert state.get_balance(cfg.vault) - cache.vault_out_wei >= vault_out_wei
+            cache.charge(after, vault_out_wei, treasury_in_wei, tip_wei)
+        else:
+            pay_out_fees(
+                state, cfg.vault, cfg.treasury, state.coinbase,
+                vault_out_wei, treasury_in_wei, tip_wei,
+            )
         setattr(
             computation,
             FEE_LOGS_ATTRIBUTE,

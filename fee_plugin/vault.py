@@ -170,11 +170,33 @@ def charge_account(
     t: int,
     policy: ReleasePolicy,
     low_balance_wei: int,
-) -> Charge:
+) -> Tuple[Charge, FeeAccount]:
     """`plan_charge`, stored at once (the per-transaction design)."""
     charge, after = plan_charge(account, fee_wei, t, policy, low_balance_wei)
     write_account(state, vault, account, after)
-    return charge
+    return charge, after
+
+
+def pay_out_fees(
+    state,
+    vault: Address,
+    treasury: Address,
+    coinbase: Address,
+    vault_out_wei: int,
+    treasury_in_wei: int,
+    coinbase_in_wei: int,
+) -> None:
+    """Move charged fees (and swept remainders) out of the vault: the tip to the coinbase,
+    always (an empty coinbase account is created if need be), the rest to the treasury
+    when positive. One place for both designs, so their balance moves cannot drift."""
+    assert vault_out_wei == treasury_in_wei + coinbase_in_wei, (
+        vault_out_wei, treasury_in_wei, coinbase_in_wei
+    )
+    assert state.get_balance(vault) >= vault_out_wei, "vault holds every live lot"
+    state.delta_balance(vault, -vault_out_wei)
+    state.delta_balance(coinbase, coinbase_in_wei)
+    if treasury_in_wei:
+        state.delta_balance(treasury, treasury_in_wei)
 
 
 def _word(value: int) -> bytes:

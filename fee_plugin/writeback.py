@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Tuple
 
 from eth_typing import Address
 
-from .vault import FeeAccount, write_account
+from .vault import FeeAccount, pay_out_fees, write_account
 
 _Pending = Tuple[int, int, int, int]  # vault out, treasury in, coinbase in, charges
 
@@ -79,12 +79,7 @@ class FeeRecordCache:
                 if after is not before:
                     write_account(state, vault, before, after)
             out, treasury_in, coinbase_in, _ = self._pending
-            state.delta_balance(vault, -out)
-            # The simple design moves the tip on every charge (creating an empty coinbase
-            # account if need be) and the treasury's share only when it is positive.
-            state.delta_balance(coinbase, coinbase_in)
-            if treasury_in:
-                state.delta_balance(treasury, treasury_in)
+            pay_out_fees(state, vault, treasury, coinbase, out, treasury_in, coinbase_in)
         self._journal.append(("restore", self._stored, self._current, self._pending))
         self._current = dict(self._current) if keep else {}
         self._stored, self._pending = dict(self._current), (0, 0, 0, 0)
