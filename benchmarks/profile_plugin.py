@@ -2,6 +2,7 @@
 (or the mix) on the fee-plugin chain, state root included.
 
     python benchmarks/profile_plugin.py [--workload transfers|distinct|mix] [--lots N]
+        [--write-back | --plain]
 
 Uses pyinstrument when installed (`pip install -e ".[dev]"`), cProfile otherwise. A
 profile is for finding hot spots; the figures to quote are the ratios from run_all.py.
@@ -15,16 +16,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_overhead  # noqa: E402
-from bench_common import time_block  # noqa: E402
+from bench_common import open_chain, plugin_chain_class, time_block  # noqa: E402
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", choices=("transfers", "distinct", "mix"), default="transfers")
     parser.add_argument("--lots", type=int, default=1, help="lots granted per sender")
+    parser.add_argument("--write-back", action="store_true", help="profile the write-back design")
+    parser.add_argument("--plain", action="store_true", help="profile plain py-evm instead")
     parser.add_argument("--cprofile", action="store_true", help="use cProfile even if pyinstrument is there")
     args = parser.parse_args()
-    genesis, plugin, _, workloads = bench_overhead.setup(lots_per_sender=args.lots)
+    genesis, plugin, plain, workloads = bench_overhead.setup(lots_per_sender=args.lots)
+    if args.plain:
+        plugin = plain
+    elif args.write_back:
+        plugin = open_chain(plugin, plugin_chain_class(genesis, write_back=True))
     txs = list(workloads.values())[("transfers", "distinct", "mix").index(args.workload)]
     ts = plugin.header.timestamp + 10
     time_block(plugin, txs, ts)  # warm-up

@@ -19,7 +19,7 @@ from eth.vm.message import Message
 from eth_utils import ValidationError, encode_hex, to_checksum_address
 
 from .genesis import FeeConfig
-from .lots import account_available, release_time
+from .lots import release_time
 from .vault import (
     FeeAccount,
     charge_account,
@@ -167,7 +167,7 @@ class FeeExecutorMixin:
         account = self._read_account(tx.sender)
         header = account.header
         t = self.vm_state.execution_context.timestamp
-        available_wei = account_available(account.lots, t, cfg.release_policy)
+        available_wei = account.available_at(t, cfg.release_policy)
         can_pay = header.opened and not header.frozen and available_wei >= required_wei
         if can_pay and tx.type_id != BLOB_TX_TYPE:
             return Payment.LOTS, account

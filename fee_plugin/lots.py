@@ -111,8 +111,11 @@ def apply_allocation(
 ) -> Tuple[Lot, ...]:
     """The lots after an allocation was charged (same order as given)."""
     taken = dict(allocation)
+    # Untouched lots are kept as they are (most of a many-lot account on each charge).
     return tuple(
-        Lot(lot.slot, lot.amount, lot.used + taken.get(lot.slot, 0), lot.start, lot.expiry)
+        Lot(lot.slot, lot.amount, lot.used + taken[lot.slot], lot.start, lot.expiry)
+        if lot.slot in taken
+        else lot
         for lot in lots
     )
 
@@ -124,14 +127,19 @@ def account_status(
     t: int,
     policy: ReleasePolicy,
     low_balance_wei: int,
+    available_wei: Optional[int] = None,
 ) -> Status:
+    """`available_wei`, when the caller has it, must be account_available(lots, t, policy)."""
     if not opened:
         return Status.NONE
     if frozen:
         return Status.FROZEN
     if all(is_expired(lot, t) for lot in lots):
         return Status.EXPIRED
-    available_wei = account_available(lots, t, policy)
+    if available_wei is None:
+        available_wei = account_available(lots, t, policy)
+    else:
+        assert available_wei >= 0, available_wei
     if available_wei == 0:
         return Status.EXHAUSTED
     if available_wei < low_balance_wei:

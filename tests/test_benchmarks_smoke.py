@@ -33,8 +33,9 @@ def test_every_benchmark_runs_on_a_tiny_workload_and_renders():
     assert set(b["scale"]["accounts"]["counts"]) == {"4", "20"}
     assert set(b["scale"]["lots"]["lots"]) == {"1", "3"}
     assert set(b["import"]["blocks"]) == {"4"}
+    assert len(b["attribution"]["cases"]) == 4  # its own run checked the exact sides
     markdown = run_all.render_markdown(results)
-    for heading in ("## Targets", "## 1.", "## 2.", "## 3.", "## 4.", "## 5."):
+    for heading in ("## Targets", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6."):
         assert heading in markdown
 
 
@@ -110,3 +111,28 @@ def test_equivalence_check_catches_a_wrong_in_evm_charge(monkeypatch, broken):
     monkeypatch.setattr(bench_inevm, "charge_calldata", wrong)
     with pytest.raises(AssertionError):
         bench_inevm.check_equivalent(genesis, native, inevm, bc.transfers(keys, 1), bc.T0 + 20, owners)
+
+
+def test_attribution_counterfactuals_undo_themselves_and_are_checked():
+    import bench_attribution as ba
+    import eth.db.storage as storage_module
+
+    import fee_plugin.executor as executor_module
+    import fee_plugin.writeback as writeback_module
+
+    real = (executor_module.read_account, writeback_module.write_account,
+            storage_module.StorageLookup._get_read_trie)
+    with ba.reads_free({}), ba.writes_skipped(), ba.vault_nodes_cached({}):
+        assert executor_module.read_account is not real[0]
+        assert writeback_module.write_account is not real[1]
+    assert (executor_module.read_account, writeback_module.write_account,
+            storage_module.StorageLookup._get_read_trie) == real
+    # The check catches a counterfactual that changed the block (negative controls).
+    good = {"write_back": {0: ("receipts", b"root")}, "reads_free": {0: ("receipts", b"root")},
+            "nodes_cached": {0: ("receipts", b"root")},
+            "writes_skipped": {0: ("receipts", b"other")}, "both_free": {0: ("receipts", b"other")}}
+    ba.check_outcomes(good)
+    for side, bad in (("reads_free", ("receipts", b"stale")), ("nodes_cached", ("x", b"root")),
+                      ("writes_skipped", ("receipts", b"root"))):
+        with pytest.raises(AssertionError):
+            ba.check_outcomes(dict(good, **{side: {0: bad}}))

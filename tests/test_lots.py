@@ -377,6 +377,16 @@ def test_apply_allocation_conserves_used_plus_fee(case, data):
         assert before.used <= now.used <= ref_released(now, t, policy)
 
 
+@given(scenarios(), st.data())
+def test_apply_allocation_keeps_untouched_lots_as_they_are(case, data):
+    policy, t, lots = case
+    fee = data.draw(st.integers(0, ref_account_available(lots, t, policy)))
+    allocation = allocate_charge(lots, fee, t, policy)
+    drawn = {slot for slot, _ in allocation}
+    for before, now in zip(lots, apply_allocation(lots, allocation)):
+        assert (now is before) == (before.slot not in drawn)
+
+
 def test_apply_allocation_example_preserves_order():
     lots = (Lot(5, 10, 1, 0, 9), Lot(2, 10, 0, 0, 9))
     after = apply_allocation(lots, ((2, 4), (5, 3)))
@@ -429,7 +439,10 @@ def test_account_status_follows_precedence(case, opened, frozen, dt, data):
     t = min(t0 + dt, TIME_LIMIT - 1)
     avail = ref_account_available(lots, t, policy)
     low = data.draw(st.one_of(st.sampled_from([0, avail, avail + 1]), st.integers(0, 2**90)))
-    assert account_status(opened, frozen, lots, t, policy, low) == ref_status(opened, frozen, lots, t, policy, low)
+    expected = ref_status(opened, frozen, lots, t, policy, low)
+    assert account_status(opened, frozen, lots, t, policy, low) == expected
+    # The caller's precomputed available balance (plan_charge's fast path) changes nothing.
+    assert account_status(opened, frozen, lots, t, policy, low, avail) == expected
 
 
 # ---------------------------------------------------------------------------- release_time
@@ -544,3 +557,32 @@ def test_random_charges_and_time_jumps_keep_bounds_and_conservation(case, steps,
             assert 0 <= lot.used <= lot.amount
             assert lot.used <= released(lot, t, policy)
         assert sum(lot.used for lot in lots) - initial_used == charged
+
+
+# ------------------------------------------------------------- plan_charge's available memo
+
+
+@given(scenarios(), st.data())
+def test_charged_account_memo_is_the_available_balance_and_not_part_of_the_record(case, data):
+    from fee_plugin.layout import FLAG_OPENED, Header
+    from fee_plugin.vault import FeeAccount, plan_charge
+
+    policy, t, lots = case
+    assume(lots and sum(lot.amount for lot in lots) < AMOUNT_LIMIT)
+    header = Header(
+        deposited=sum(lot.amount for lot in lots),
+        charged=sum(lot.used for lot in lots),
+        live_mask=sum(1 << lot.slot for lot in lots),
+        flags=FLAG_OPENED,
+    )
+    before = FeeAccount(b"\x01" * 20, header, tuple(sorted(lots, key=lambda lot: lot.slot)))
+    assert before.available_at(t, policy) == ref_account_available(lots, t, policy)
+    fee = data.draw(st.integers(0, ref_account_available(lots, t, policy)))
+    charge, after = plan_charge(before, fee, t, policy, low_balance_wei=0)
+    fresh = FeeAccount(after.owner, after.header, after.lots)  # no memo
+    assert after == fresh and hash(after) == hash(fresh)
+    assert after.available_at(t, policy) == fresh.available_at(t, policy)
+    assert after.available_at(t, policy) == charge.available_after_wei == after.header.available
+    assert after.available_at(t, policy) == ref_account_available(lots, t, policy) - fee
+    later = min(t + data.draw(st.integers(1, 10**6)), TIME_LIMIT - 1)  # another block time
+    assert after.available_at(later, policy) == ref_account_available(after.lots, later, policy)
