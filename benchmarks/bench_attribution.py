@@ -23,7 +23,6 @@ of the plugin: the counterfactual patches exist only in this file and undo thems
     python benchmarks/bench_attribution.py [--rounds 7]
 """
 import contextlib
-import time
 
 import eth.db.storage as storage_module
 import trie.hexary as hexary
@@ -45,6 +44,7 @@ from bench_common import (
     sender_keys,
     side_by_side,
     summary,
+    time_block_with_root,
     transfers,
     uniform_lots,
 )
@@ -124,17 +124,6 @@ def vault_nodes_cached(memo):
         lookup._get_read_trie, lookup._get_write_trie = real_read, real_write
 
 
-def _time_block(chain, txs, timestamp):
-    """(seconds, receipts, state root): benchmark 1's timed region, plus the root."""
-    header = chain.header.copy(timestamp=timestamp)
-    vm = chain.get_vm(header)
-    start = time.perf_counter()
-    _, receipts, _ = vm.apply_all_transactions(txs, header)
-    vm.state.persist()
-    seconds = time.perf_counter() - start
-    return seconds, receipts, vm.state.state_root
-
-
 def sides(plain, write_back, txs, outcomes):
     """The six sides of one case; `outcomes[side]` keeps (receipts, root) of each round."""
     read_memo, both_memo, node_memo = {}, {}, {}
@@ -152,7 +141,7 @@ def sides(plain, write_back, txs, outcomes):
 
         def run(r):
             with context():
-                seconds, receipts, root = _time_block(chain, txs, chain.header.timestamp + 10 + r)
+                seconds, receipts, root = time_block_with_root(chain, txs, chain.header.timestamp + 10 + r)
             outcomes.setdefault(name, {})[r] = (receipts, root)
             return seconds
 

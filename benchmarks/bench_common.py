@@ -380,12 +380,18 @@ def vyper_hashmap_slot(slot: int, key: bytes) -> int:
 def time_block(chain, txs, timestamp: int):
     """(seconds, receipts): apply `txs` on a VM for the next block and compute the state
     root (`state.persist()`); the chain's head does not move, so rounds repeat."""
+    seconds, receipts, _ = time_block_with_root(chain, txs, timestamp)
+    return seconds, receipts
+
+
+def time_block_with_root(chain, txs, timestamp: int):
+    """`time_block`, plus the state root it computed."""
     header = chain.header.copy(timestamp=timestamp)
     vm = chain.get_vm(header)
     start = time.perf_counter()
     _, receipts, _ = vm.apply_all_transactions(txs, header)
     vm.state.persist()
-    return time.perf_counter() - start, receipts
+    return time.perf_counter() - start, receipts, vm.state.state_root
 
 
 def side_by_side(rounds: int, cases: Sequence[Tuple[str, Dict[str, Callable[[int], float]]]],

@@ -27,7 +27,6 @@ import time
 import fee_plugin.executor
 from eth.constants import SYSTEM_ADDRESS, SYSTEM_MESSAGE_GAS
 from eth.vm.forks import PragueVM
-from eth.vm.forks.spurious_dragon._utils import collect_touched_accounts
 from eth.vm.message import Message
 
 from bench_common import (
@@ -84,12 +83,7 @@ class InEvmChargeMixin:
         setattr(computation, FEE_LOGS_ATTRIBUTE, tuple(charge.get_log_entries()))
         instrument.ACTIVE.add("system_charge_call", time.perf_counter() - start)
         InEvmChargeMixin.charge_gas.append(SYSTEM_MESSAGE_GAS - charge.get_gas_remaining())
-
-        for address in computation.get_accounts_for_deletion():
-            state.delete_account(address)
-        for address in collect_touched_accounts(computation):
-            if state.account_exists(address) and state.account_is_empty(address):
-                state.delete_account(address)
+        self.delete_dead_accounts(computation)
         return computation
 
 

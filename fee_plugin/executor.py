@@ -341,10 +341,15 @@ class FeeExecutorMixin:
             FEE_LOGS_ATTRIBUTE,
             charge_logs(cfg.vault, transaction.sender, charge, billed_gas),
         )
+        self.delete_dead_accounts(computation)
+        return computation
 
+    def delete_dead_accounts(self, computation: ComputationAPI) -> None:
+        """Self-destructed accounts, and touched ones left empty (EIP-161), as the stock
+        finalize_computation deletes them after its gas settlement."""
+        state = self.vm_state
         for address in computation.get_accounts_for_deletion():
             state.delete_account(address)
         for address in collect_touched_accounts(computation):
             if state.account_exists(address) and state.account_is_empty(address):
                 state.delete_account(address)
-        return computation
