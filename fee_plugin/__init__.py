@@ -4,7 +4,7 @@ Public entry points: load_genesis (validate a genesis file), build_chain (a py-e
 MiningChain whose transactions pay fees from fee lots), fee_account (an account at the head).
 """
 from .chain import GenesisMismatchError, build_chain
-from .executor import FeeValidationError
+from .payment import FeeRefusal, FeeValidationError
 from .genesis import Genesis, GenesisError, load_genesis
 from .lots import Status
 from .query import CallError, FeeAccountView, call_latest, call_vault, fee_account
@@ -13,6 +13,7 @@ from .vm import fee_vm_class
 __all__ = [
     "CallError",
     "FeeAccountView",
+    "FeeRefusal",
     "FeeValidationError",
     "Genesis",
     "GenesisError",

@@ -5,21 +5,19 @@ A mixin over the fork's TransactionExecutor (see vm.py). Per transaction it deci
 unchanged, then charges the lots and moves the fee out of the vault — all inside the
 transaction's own state transition, through the journaled state API.
 """
-import enum
 from typing import Optional, Tuple
 
 from eth._utils.address import generate_contract_address
 from eth._utils.state import code_is_delegation_designation
 from eth.abc import ComputationAPI, MessageAPI, SignedTransactionAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS, SECPK1_N
-from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.shanghai.constants import MAX_INITCODE_SIZE
 from eth.vm.forks.spurious_dragon._utils import collect_touched_accounts
 from eth.vm.message import Message
-from eth_utils import ValidationError, encode_hex, to_checksum_address
 
 from .genesis import FeeConfig
-from .lots import release_time
+from .payment import FeeValidationError, Payment, choose_payment, max_fee_wei
+from .payment import describe as _describe
 from .vault import (
     FeeAccount,
     charge_account,
@@ -29,24 +27,10 @@ from .vault import (
     read_account,
 )
 
-DEPOSIT_SELECTOR = bytes.fromhex("d0e30db0")  # deposit()
 NONCE_LIMIT = 2**64 - 1
 SET_CODE_TX_TYPE = 4  # EIP-7702: authorizations change code before the call
 PRECOMPILE_LIMIT = 0x100  # addresses at or below may run precompiles, present or future
 FEE_LOGS_ATTRIBUTE = "fee_plugin_logs"
-
-
-class Payment(enum.Enum):
-    LOTS = "lots"  # the sender's fee lots pay
-    NATIVE = "native"  # the standard Ethereum way, from the ETH balance
-
-
-class FeeValidationError(ValidationError):
-    """A transaction the fee rules make invalid; it is not included and changes nothing."""
-
-
-def _describe(tx: SignedTransactionAPI) -> str:
-    return f"transaction {encode_hex(tx.hash)} from {to_checksum_address(tx.sender)}"
 
 
 class FeeExecutorMixin:
@@ -162,60 +146,17 @@ class FeeExecutorMixin:
     def _choose_payment(
         self, tx: SignedTransactionAPI
     ) -> Tuple[Payment, Optional[FeeAccount]]:
-        required_wei = self._max_fee_wei(tx)
-        cfg = self.fee_config
         account = self._read_account(tx.sender)
-        header = account.header
         t = self.vm_state.execution_context.timestamp
-        available_wei = account.available_at(t, cfg.release_policy)
-        can_pay = header.opened and not header.frozen and available_wei >= required_wei
-        if can_pay and tx.type_id != BLOB_TX_TYPE:
-            return Payment.LOTS, account
-        if self._is_bootstrap(tx):
-            return Payment.NATIVE, None
-        if not header.opened and cfg.no_account == "native":
-            return Payment.NATIVE, None
-        raise FeeValidationError(self._refusal(tx, account, available_wei, required_wei))
-
-    def _refusal(
-        self, tx: SignedTransactionAPI, account: FeeAccount, available_wei: int, required_wei: int
-    ) -> str:
-        header = account.header
-        if not header.opened:
-            return f"{_describe(tx)}: sender has no fee account (deposit into the vault first)"
-        if header.frozen:
-            return f"{_describe(tx)}: sender's fee account is frozen"
-        if tx.type_id == BLOB_TX_TYPE:
-            return f"{_describe(tx)}: blob transactions cannot be paid from fee lots"
-        t = self.vm_state.execution_context.timestamp
-        policy = self.fee_config.release_policy
-        when = release_time(account.lots, required_wei, t, policy)
-        release = (
-            f"enough is released at block time {when}"
-            if when is not None
-            else "the current lots never release enough"
-        )
-        return (
-            f"{_describe(tx)}: prepaid fee available {available_wei} wei < required "
-            f"{required_wei} wei (gas {tx.gas} x max fee {tx.max_fee_per_gas}) at block "
-            f"time {t}; {release}"
-        )
-
-    def _is_bootstrap(self, tx: SignedTransactionAPI) -> bool:
-        """Vault calls that must work without fee credit, so they may be paid natively:
-        a user's deposit (how the first lot is bought) and any operator call (grants,
-        freezes and settings must not depend on the operator's own fee credit)."""
-        cfg = self.fee_config
-        return tx.to == cfg.vault and (
-            tx.data[:4] == DEPOSIT_SELECTOR or tx.sender == cfg.operator
-        )
+        payment = choose_payment(self.fee_config, tx, account, t, self._max_fee_wei(tx))
+        return payment, (account if payment is Payment.LOTS else None)
 
     def _max_fee_wei(self, tx: SignedTransactionAPI) -> int:
         # Legacy transactions expose gas_price as max_fee_per_gas; a zero gas price in the
         # state (costless execution) means nothing is paid.
         if self.vm_state.get_gas_price(tx) == 0:
             return 0
-        return tx.gas * tx.max_fee_per_gas
+        return max_fee_wei(tx)
 
     def _validate_lot_paid(self, tx: SignedTransactionAPI) -> None:
         tx.validate()
