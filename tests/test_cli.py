@@ -2,7 +2,6 @@
 import csv
 import io
 import json
-import threading
 
 import pytest
 from click.testing import CliRunner
@@ -10,9 +9,9 @@ from eth_keys import keys
 
 from fee_plugin import load_genesis
 from fee_plugin.artifact import vault_function
-from fee_plugin.cli import main
-from fee_plugin.node import Node
-from fee_plugin.rpc import make_server
+from fee_plugin.node import ManualClock, Node
+from fee_plugin.node.cli import main
+from fee_plugin.node.rpc import HttpServer, RpcApi
 
 from .chain_helpers import EXAMPLE_GENESIS
 
@@ -24,8 +23,8 @@ ADDRESS = USER.public_key.to_checksum_address()
 def rpc_url():
     """An in-process node with a deposit and two lot-paid transfers, served on a free port."""
     genesis = load_genesis(EXAMPLE_GENESIS)
-    clock = {"now": genesis.timestamp + 10}
-    node = Node(genesis, clock=lambda: clock["now"])
+    clock = ManualClock(genesis.timestamp + 10)
+    node = Node(genesis, clock=clock)
     builder = node.chain.get_vm().get_transaction_builder()
 
     def send(nonce, to, value, data, gas):
@@ -33,17 +32,15 @@ def rpc_url():
             genesis.chain_id, nonce, 10**9, 2 * 10**9, gas, to, value, data, ()
         ).as_signed_transaction(USER)
         node.send_transaction(tx)
+        assert node.produce() is not None
 
     send(0, genesis.fee.vault, 10**18, vault_function("deposit").selector, 300_000)
     for nonce in (1, 2):
-        clock["now"] += 86_400
+        clock.advance(86_400)
         send(nonce, b"\x42" * 20, 1, b"", 21_000)
-    server = make_server(node, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    server = HttpServer(RpcApi(node), "127.0.0.1", 0).start()
+    yield server.url
+    server.stop()
 
 
 @pytest.mark.parametrize("command", [[], ["run"], ["account"], ["history"], ["audit"], ["demo"]])

@@ -27,6 +27,8 @@ from fee_plugin import fee_vm_class, load_genesis
 
 from .chain_helpers import REPO
 
+pytestmark = pytest.mark.slow
+
 FIXTURES = REPO.parent / "shared" / "fixtures" / "ethereum-tests" / "BlockchainTests"
 EXPECTED_CASES = 1925  # the README's count: a missing fixture directory must not pass silently
 VAULT = "0x00000000000000000000000000000000fee0fee0"

@@ -4,6 +4,7 @@ Every restart must open at a committed block of the producer's chain, with that 
 state root readable and every fee account's accounting identity exact (no half-applied
 charge), and must be able to import the rest.
 """
+import pytest
 import os
 import random
 import signal
@@ -14,7 +15,7 @@ import textwrap
 import rlp
 
 from fee_plugin import build_chain, fee_account
-from fee_plugin.leveldb import LevelDB
+from fee_plugin.node.leveldb import LevelDB
 
 from .chain_helpers import (
     ETHER,
@@ -29,6 +30,8 @@ from .chain_helpers import (
     sign,
 )
 
+pytestmark = pytest.mark.slow
+
 BLOCKS = 25
 KILLS = int(os.environ.get("CRASH_KILLS", 6))
 
@@ -39,7 +42,7 @@ IMPORTER = textwrap.dedent(
     sys.path.insert(0, {repo!r})
     from tests.chain_helpers import make_genesis
     from fee_plugin import build_chain
-    from fee_plugin.leveldb import LevelDB
+    from fee_plugin.node.leveldb import LevelDB
 
     genesis = make_genesis(consumption="upfront")
     db = LevelDB({path!r})

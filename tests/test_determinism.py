@@ -16,7 +16,7 @@ from eth_utils import ValidationError
 import fee_plugin.executor as executor_module
 import fee_plugin.vault as vault_module
 from fee_plugin import FeeValidationError, build_chain
-from fee_plugin.leveldb import LevelDB
+from fee_plugin.node.leveldb import LevelDB
 from fee_plugin.lots import lot_available
 from fee_plugin.vault import FEE_CHARGED_TOPIC
 
@@ -31,6 +31,8 @@ from .chain_helpers import (
     make_genesis,
     sign,
 )
+
+pytestmark = pytest.mark.slow
 
 BLOCKS = 1000  # DETERMINISM_BLOCKS=N overrides (e.g. 10000 for a long run by hand)
 SINK = b"\x42" * 20

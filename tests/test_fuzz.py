@@ -9,15 +9,15 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fee_plugin.node import Node
-from fee_plugin.rpc import RpcApi
+from fee_plugin.node import ManualClock, Node
+from fee_plugin.node.rpc import RpcApi
 
 from .chain_helpers import ETHER, GENESIS_TIME, USER_KEYS, VAULT, address, calldata, make_genesis, mine, new_chain, sign
 from fee_plugin.artifact import vault_abi, vault_function
 from fee_plugin.query import execute_call
 from fee_plugin.vault import read_account
 
-NODE = Node(make_genesis(), clock=lambda: GENESIS_TIME + 5)
+NODE = Node(make_genesis(), clock=ManualClock(GENESIS_TIME + 5))
 API = RpcApi(NODE)
 METHODS = sorted(API.methods)
 

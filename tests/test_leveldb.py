@@ -18,7 +18,7 @@ import plyvel  # a hard dependency (setup.cfg): never skip
 
 from fee_plugin import build_chain, fee_account, load_genesis
 from fee_plugin.artifact import vault_function
-from fee_plugin.leveldb import LevelDB
+from fee_plugin.node.leveldb import LevelDB
 
 from .chain_helpers import ETHER, REPO, sign
 
@@ -490,7 +490,7 @@ def test_chain_rebuilt_after_dropped_block_mines_on(tmp_path):
 
 CRASHING_WRITER = """
 import os, signal, sys
-from fee_plugin.leveldb import LevelDB
+from fee_plugin.node.leveldb import LevelDB
 
 db = LevelDB(sys.argv[1])
 db[b"before"] = b"1"
@@ -534,7 +534,7 @@ def test_killed_right_after_block_persists_all_of_it(tmp_path):
 PERSISTING_WRITER = """
 import sys
 from eth.db.account import AccountDB
-from fee_plugin.leveldb import LevelDB
+from fee_plugin.node.leveldb import LevelDB
 
 d = LevelDB(sys.argv[1])
 a = AccountDB(d)

@@ -4,12 +4,14 @@ from eth_keys import keys
 from rich.console import Console
 from rich.table import Table
 
-from .artifact import vault_function
-from .genesis import load_genesis
-from .node import Node, TransactionRejected
-from .history import account_history
-from .lots import Status
-from .query import fee_account
+from ..artifact import vault_function
+from ..genesis import load_genesis
+from ..history import account_history
+from ..lots import Status
+from ..query import fee_account
+from .admission import TxRejected
+from .clock import ManualClock
+from .node import Node
 
 DAY = 86_400
 GWEI = 10**9
@@ -34,16 +36,8 @@ def demo_genesis(validity_days: int):
     })
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> int:
-        return self.now
-
-
 def run_demo(console: Console, days: int = 40) -> None:
-    clock = _Clock()
+    clock = ManualClock(START)
     genesis = demo_genesis(validity_days=30)
     node = Node(genesis, clock=clock)
     user = USER.public_key.to_canonical_address()
@@ -52,15 +46,19 @@ def run_demo(console: Console, days: int = 40) -> None:
 
     def send(key, to, value=0, data=b"", gas=21_000, max_fee=2 * GWEI):
         sender = key.public_key.to_canonical_address()
-        nonce = node.chain.get_vm().state.get_nonce(sender)
+        nonce = node.pool.next_nonce(sender)
         tx = node.chain.get_vm().get_transaction_builder().new_unsigned_dynamic_fee_transaction(
             genesis.chain_id, nonce, GWEI // 10, max_fee, gas, to, value, data, ()
         ).as_signed_transaction(key)
         nonces[sender] = nonce + 1
-        return node.send_transaction(tx)
+        tx_hash = node.send_transaction(tx)
+        node.produce()  # the simulated clock moved: seal the block at once
+        return tx_hash
 
     def balance():
-        return node.chain.get_vm().state.get_balance(user)
+        head = node.chain.get_canonical_head()
+        vm = node.chain.get_vm(head)
+        return vm.build_state(node.chain.chaindb.db, head, vm.chain_context).get_balance(user)
 
     def show(title):
         acct = fee_account(node.chain, user)
@@ -76,11 +74,11 @@ def run_demo(console: Console, days: int = 40) -> None:
 
     console.rule("[bold]fee-plugin demo: prepaid, earmarked fee lots")
     console.print(f"user {USER.public_key.to_checksum_address()} starts with {balance() / ETHER} ETH")
-    clock.now += 60
+    clock.advance(60)
     send(USER, vault, value=ETHER // 100, data=vault_function("deposit").selector, gas=300_000)
     after_deposit = balance()
     console.print("1. the user deposits 0.01 ETH: lot 0, valid 30 days (this first deposit pays gas natively)")
-    clock.now += 60
+    clock.advance(60)
     grant = vault_function("grant")
     send(OPERATOR, vault, value=ETHER // 200, gas=300_000,
          data=grant.selector + encode(grant.input_types, (user, 10 * DAY)))
@@ -89,12 +87,12 @@ def run_demo(console: Console, days: int = 40) -> None:
 
     recipient = b"\x42" * 20
     for day in (1, 3, 6, 9, 12, 20, min(29, days), days):
-        clock.now = START + day * DAY
+        clock.set(START + day * DAY)
         try:
             send(USER, recipient, value=1)
             console.print(f"day {day}: transfer included, fee paid from lots")
-        except TransactionRejected as err:
-            node.mine_empty_block()  # let the chain's clock reach the day anyway
+        except TxRejected as err:
+            node.produce(force_empty=True)  # let the chain's clock reach the day anyway
             console.print(f"day {day}: [red]transfer rejected[/red]: {err}")
         head = node.chain.get_canonical_head().block_number
         for event in account_history(node.chain, user, head, head):
@@ -108,7 +106,7 @@ def run_demo(console: Console, days: int = 40) -> None:
         if day == 20:
             try:
                 send(USER, recipient, value=1, gas=800_000, max_fee=10 * GWEI)
-            except TransactionRejected as err:
+            except TxRejected as err:
                 console.print(f"[red]a transaction that may cost 0.008 ETH of gas is rejected[/red]: {err}")
 
     spent = after_deposit - balance()

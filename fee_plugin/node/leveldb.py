@@ -18,6 +18,7 @@ prints "Error in sys.excepthook" on the way out. So no `plyvel.DB` may outlive a
 """
 import atexit
 import logging
+import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -113,7 +114,10 @@ class LevelDB(BaseAtomicDB):
         self.path = Path(path)
         self._db = plyvel.DB(str(self.path), create_if_missing=create_if_missing)
         # The open block's pending writes and deletes; None when no block_batch is open.
+        # Only the thread that opened it sees it: readers on other threads (RPC) keep
+        # reading the last committed block, never a half-built or refused one.
         self._block: DBDiffTracker | None = None
+        self._block_thread: int | None = None
         _open_dbs[id(self)] = self
 
     def __repr__(self) -> str:
@@ -121,9 +125,12 @@ class LevelDB(BaseAtomicDB):
 
     # -- DatabaseAPI -------------------------------------------------------------------
 
+    def _in_block(self) -> bool:
+        return self._block is not None and self._block_thread == threading.get_ident()
+
     def __getitem__(self, key: bytes) -> bytes:
         key = _as_bytes(key, "key")
-        if self._block is not None:
+        if self._in_block():
             try:
                 return self._block[key]
             except DiffMissingError as missing:
@@ -136,7 +143,7 @@ class LevelDB(BaseAtomicDB):
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         key, value = _as_bytes(key, "key"), _as_bytes(value, "value")
-        if self._block is not None:
+        if self._in_block():
             self._block[key] = value
         else:
             self._db.put(key, value, sync=True)
@@ -145,7 +152,7 @@ class LevelDB(BaseAtomicDB):
         """Delete `key`; KeyError if it is missing, like py-evm's MemoryDB and AtomicDB."""
         if not self._exists(key):
             raise KeyError(key)
-        if self._block is not None:
+        if self._in_block():
             del self._block[key]
         else:
             self._db.delete(key, sync=True)
@@ -175,13 +182,15 @@ class LevelDB(BaseAtomicDB):
         them go to one overlay (reads see it); normal exit writes the overlay as a single
         LevelDB write batch, an exception discards it and the database is exactly as before.
 
+        Other threads do not see the overlay: they read the last committed block.
+
         The overlay only covers the database: after a discarded block, in-memory objects
         built during it (a MiningChain's pending header) may point at state that was never
         written, so rebuild them from the database.
         """
         if self._block is not None:
             raise AssertionError(f"{self!r}: block_batch() does not nest")
-        self._block = DBDiffTracker()
+        self._block, self._block_thread = DBDiffTracker(), threading.get_ident()
         try:
             yield self
         except BaseException:
@@ -191,11 +200,11 @@ class LevelDB(BaseAtomicDB):
             block, self._block = self._block, None
             self._write_diff(block.diff())
         finally:
-            self._block = None
+            self._block, self._block_thread = None, None
 
     def _write_diff(self, diff: DBDiff) -> None:
         """Apply a committed atomic batch: into the open block, else as one synced write."""
-        if self._block is not None:
+        if self._in_block():
             diff.apply_to(self._block, apply_deletes=True)
             return
         # transaction=True: an error while filling the batch writes none of it.
@@ -232,3 +241,57 @@ class LevelDB(BaseAtomicDB):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class _DictBackend:
+    """The part of plyvel's API that LevelDB uses, over a dict (no disk, no lock)."""
+
+    closed = False
+
+    def __init__(self) -> None:
+        self._data: dict = {}
+
+    def get(self, key: bytes):
+        return self._data.get(key)
+
+    def put(self, key: bytes, value: bytes, sync: bool = False) -> None:
+        self._data[key] = value
+
+    def delete(self, key: bytes, sync: bool = False) -> None:
+        self._data.pop(key, None)
+
+    @contextmanager
+    def write_batch(self, transaction: bool = False, sync: bool = False):
+        batch: dict = {}
+        deleted = object()
+
+        class _Batch:
+            def put(self, key, value):
+                batch[key] = value
+
+            def delete(self, key):
+                batch[key] = deleted
+
+        yield _Batch()
+        for key, value in batch.items():
+            if value is deleted:
+                self._data.pop(key, None)
+            else:
+                self._data[key] = value
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class MemoryDB(LevelDB):
+    """An in-memory database with LevelDB's block batches (thread-private overlay, one
+    write per block), for `fee-node run --memory`, the demo and tests."""
+
+    def __init__(self) -> None:
+        self.path = Path(":memory:")
+        self._db = _DictBackend()
+        self._block = None
+        self._block_thread = None
+
+    def __repr__(self) -> str:
+        return "MemoryDB()"

@@ -6,12 +6,9 @@ the library's queries. Errors are one clear line and a non-zero exit, never a tr
 import csv
 import io
 import json
-import signal
 import sys
-import threading
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import click
@@ -20,25 +17,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from .genesis import GenesisError, load_genesis
+from .cli_support import CliError
+from .run import run
 
 console = Console()
 DEFAULT_RPC = "http://127.0.0.1:8545"
 ETHER = 10**18
-
-
-class CliError(click.ClickException):
-    """One line on stderr, exit status 1."""
-
-    def show(self, file=None) -> None:
-        click.echo(f"error: {self.message}", err=True)
-
-
-def _genesis(path: str):
-    try:
-        return load_genesis(path)
-    except GenesisError as err:
-        raise CliError(f"bad genesis: {err}") from None
 
 
 def _address(value: str) -> str:
@@ -48,18 +32,6 @@ def _address(value: str) -> str:
         return to_checksum_address(value)
     except ValueError as err:
         raise CliError(f"bad address {value!r}: {err}") from None
-
-
-def _open_db(datadir: Optional[str]):
-    if datadir is None:
-        return None
-    from .leveldb import LevelDB
-
-    Path(datadir).mkdir(parents=True, exist_ok=True)
-    try:
-        return LevelDB(str(Path(datadir) / "chain"))
-    except Exception as err:  # plyvel: locked by a running node, corrupt, permissions
-        raise CliError(f"cannot open the database in {datadir}: {err}") from None
 
 
 def rpc_call(url: str, method: str, *params: Any) -> Any:
@@ -83,52 +55,6 @@ def _ether(wei: Any) -> str:
 @click.group()
 def main() -> None:
     """Prepaid fee accounts on a py-evm private chain."""
-
-
-@main.command()
-@click.option("--genesis", "genesis_path", required=True, type=click.Path(dir_okay=False), help="genesis JSON file")
-@click.option("--datadir", type=click.Path(file_okay=False), help="persistent LevelDB directory (default: in memory)")
-@click.option("--host", default="127.0.0.1", show_default=True, help="interface to bind")
-@click.option("--port", default=8545, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port")
-@click.option("--block-time", type=click.FloatRange(min=0.001), help="seconds between blocks (default: automine)")
-def run(genesis_path: str, datadir: Optional[str], host: str, port: int, block_time: Optional[float]) -> None:
-    """Start a node with JSON-RPC over HTTP."""
-    from .chain import GenesisMismatchError
-    from .node import Node
-    from .rpc import make_server
-
-    genesis = _genesis(genesis_path)
-    db = _open_db(datadir)
-    try:
-        node = Node(genesis, db, block_time=block_time)
-    except GenesisMismatchError as err:
-        raise CliError(str(err)) from None
-    try:
-        server = make_server(node, host, port)
-    except OSError as err:
-        raise CliError(f"cannot listen on {host}:{port}: {err.strerror}") from None
-    stop = threading.Event()
-    if block_time is not None:
-        threading.Thread(target=node.run_block_timer, args=(stop,), daemon=True).start()
-
-    def shutdown(*_):
-        stop.set()
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, shutdown)
-    signal.signal(signal.SIGINT, shutdown)
-    head = node.chain.get_canonical_head()
-    url = f"http://{server.server_address[0]}:{server.server_address[1]}"
-    click.echo(f"fee-node listening on {url} chain {genesis.chain_id} head {head.block_number} "
-               f"({'automine' if block_time is None else f'{block_time}s blocks'}, "
-               f"{'datadir ' + datadir if datadir else 'in memory'})", err=True)
-    sys.stderr.flush()
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        stop.set()
-        server.server_close()
-        node.close()
 
 
 def _account_source(address: str, rpc: str, block: Optional[str]) -> Dict[str, Any]:
@@ -209,7 +135,7 @@ def _emit(rows: List[Dict[str, Any]], fmt: str, columns: List[str], out) -> None
 
 
 def _status(code: Any) -> str:
-    from .lots import Status
+    from ..lots import Status
 
     return Status(int(code)).name if code is not None else "?"
 
@@ -277,6 +203,8 @@ def demo(days: int) -> None:
 
     run_demo(console, days)
 
+
+main.add_command(run)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,151 @@
+"""A fee-plugin node: pool, builder and storage wired together, with the producer loop.
+
+Threads: RPC workers admit transactions into the pool and read committed state; one
+producer thread seals blocks (the only writer of the database). Reads never take the
+producer's lock: they build their own state on a committed header, and the database's
+block overlay is private to the producer's thread.
+"""
+import logging
+import threading
+from pathlib import Path
+from typing import Callable, List, Optional
+
+from eth.abc import AtomicDatabaseAPI, BlockAPI, SignedTransactionAPI
+
+from ..chain import build_chain
+from ..genesis import Genesis
+from .admission import HeadContext, TxRejected, check_static
+from .builder import DEFAULT_MAX_BLOCK_BYTES, BlockBuilder, BuiltBlock, CommitRefused
+from .clock import SystemClock, seal_timestamp, seconds_until_sealable
+from .journal import TxJournal
+from .leveldb import MemoryDB
+from .pool import PoolConfig, TxPool
+
+log = logging.getLogger("fee_plugin.node")
+
+IDLE_POLL_SECONDS = 0.5  # the producer re-checks its stop flag at least this often
+
+
+class Node:
+    def __init__(
+        self,
+        genesis: Genesis,
+        db: Optional[AtomicDatabaseAPI] = None,
+        clock=None,
+        block_time: Optional[float] = None,
+        pool_config: PoolConfig = PoolConfig(),
+        journal_path: Optional[Path] = None,
+        max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES,
+    ) -> None:
+        self.genesis = genesis
+        self.db = MemoryDB() if db is None else db
+        self.clock = SystemClock() if clock is None else clock
+        self.block_time = block_time  # None: automine (seal when there is work)
+        self.builder = BlockBuilder(genesis, self.db, max_block_bytes)
+        self.chain = build_chain(genesis, self.db)  # reads: the per-transaction design
+        self._tx_builder = self.chain.get_vm_class_for_block_number(0).get_transaction_builder()
+        self.journal = TxJournal(journal_path) if journal_path is not None else None
+        self.pool = TxPool(pool_config, self._context(), self.journal, now=self.clock.now)
+        self.listeners: List[Callable[[BuiltBlock], None]] = []  # called after each block
+        self.commit_hook: Optional[Callable[[BuiltBlock], bool]] = None
+        self._produce_lock = threading.Lock()
+        if self.journal is not None:
+            kept = self.pool.restore(self.journal.load(), self.decode_transaction)
+            if kept:
+                log.info("restored %d pending transactions from the journal", kept)
+
+    def _context(self) -> HeadContext:
+        return HeadContext(self.chain, self.chain.get_canonical_head(), self.genesis, self.clock.now)
+
+    # -- transactions ---------------------------------------------------------------------
+
+    def decode_transaction(self, raw: bytes) -> SignedTransactionAPI:
+        try:
+            tx = self._tx_builder.decode(raw)
+            tx.sender  # recover the signature now: a bad one is a bad transaction
+        except Exception as err:  # rlp and eth-keys raise many kinds; all mean "invalid"
+            raise TxRejected(f"invalid transaction: cannot decode or recover the sender: {err}",
+                             reason="decode") from None
+        return tx
+
+    def submit(self, raw: bytes) -> bytes:
+        """eth_sendRawTransaction: admit into the pool; the hash once it is journaled."""
+        if len(raw) > self.pool.config.max_tx_bytes:
+            raise TxRejected(f"oversized data: transaction of {len(raw)} bytes, limit "
+                             f"{self.pool.config.max_tx_bytes}", reason="size")
+        tx = self.decode_transaction(raw)
+        check_static(tx, len(raw), self.pool.config.max_tx_bytes, self.pool.context)
+        return self.pool.add(tx, raw)
+
+    def send_transaction(self, tx: SignedTransactionAPI) -> bytes:
+        return self.submit(tx.encode())
+
+    # -- blocks ---------------------------------------------------------------------------
+
+    def produce(self, force_empty: bool = False) -> Optional[BlockAPI]:
+        """Seal one block now, if the clock allows (never ahead of wall time) and there is
+        work or `force_empty`. Returns the block, or None."""
+        with self._produce_lock:
+            parent = self.builder.head()
+            timestamp = seal_timestamp(parent.timestamp, self.clock.now())
+            if timestamp is None:
+                return None
+            runs = self.pool.candidates()
+            if not runs and not force_empty:
+                return None
+            try:
+                built = self.builder.build(runs, timestamp, self.commit_hook)
+            except CommitRefused as err:
+                log.warning("%s", err)
+                self.pool.work.set()
+                return None
+            self._committed(built)
+            return built.block
+
+    def _committed(self, built: BuiltBlock) -> None:
+        block = built.block
+        self.pool.set_head(self._context(), (tx.hash for tx in block.transactions), built.invalid)
+        log.info("block %d: %d transactions, %d gas, t=%d", block.number, len(block.transactions),
+                 block.header.gas_used, block.header.timestamp)
+        for listener in list(self.listeners):
+            try:
+                listener(built)
+            except Exception:  # a broken subscriber must not stop the chain
+                log.exception("block listener failed")
+
+    def run_producer(self, stop: threading.Event) -> None:
+        """The producer loop: automine seals as soon as there is work (at most one block a
+        second); with `block_time` N it seals every N seconds, empty blocks included."""
+        head = self.builder.head()
+        ahead = head.timestamp - self.clock.now()
+        if ahead > 0:
+            log.warning("the head block is %.0f s ahead of this clock: no block until then", ahead)
+        while not stop.is_set():
+            parent = self.builder.head()
+            now = self.clock.now()
+            if self.block_time is None:
+                if not self.pool.work.is_set():
+                    self.clock.wait(self.pool.work, IDLE_POLL_SECONDS)
+                    continue
+                delay = seconds_until_sealable(parent.timestamp, now)
+                force = False
+            else:
+                due = max(parent.timestamp + self.block_time, parent.timestamp + 1)
+                delay = max(0.0, due - now)
+                force = True
+            if delay > 0:
+                stop.wait(min(delay, IDLE_POLL_SECONDS))
+                continue
+            try:
+                self.produce(force_empty=force)
+            except Exception:
+                log.exception("block production failed; retrying")
+                stop.wait(IDLE_POLL_SECONDS)
+
+    def close(self) -> None:
+        with self._produce_lock:
+            if self.journal is not None:
+                self.journal.close()
+            close = getattr(self.db, "close", None)
+            if close is not None:
+                close()

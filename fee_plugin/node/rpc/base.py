@@ -1,0 +1,58 @@
+"""What every group of RPC methods shares: the node, its limits, block selection."""
+from typing import Any
+
+from eth.abc import BlockHeaderAPI
+from eth.exceptions import HeaderNotFound
+from eth_utils import encode_hex
+
+from ..node import Node
+from .calls import CallRunner
+from .errors import INVALID_PARAMS, RpcError
+from .limits import RpcLimits
+from .params import hash32, quantity
+
+BLOCK_TAGS_AT_HEAD = ("latest", "safe", "finalized", "pending")
+
+
+class MethodsBase:
+    """Method groups are mixins over this (py-evm's way of composing behaviour)."""
+
+    def __init__(self, node: Node, limits: RpcLimits) -> None:
+        self.node = node
+        self.limits = limits
+        self.calls = CallRunner(node.chain, limits)
+
+    @property
+    def chain(self):
+        return self.node.chain
+
+    def head(self) -> BlockHeaderAPI:
+        return self.chain.get_canonical_head()
+
+    def header(self, tag: Any) -> BlockHeaderAPI:
+        """A committed header for a block tag, number or EIP-1898 object."""
+        if tag is None or tag in BLOCK_TAGS_AT_HEAD:
+            return self.head()
+        if tag == "earliest":
+            return self.chain.get_canonical_block_header_by_number(0)
+        if isinstance(tag, dict):
+            if "blockHash" in tag:
+                return self.header_by_hash(hash32(tag["blockHash"], "blockHash"))
+            tag = tag.get("blockNumber")
+        number = quantity(tag, "block")
+        try:
+            return self.chain.get_canonical_block_header_by_number(number)
+        except HeaderNotFound:
+            raise RpcError(INVALID_PARAMS, f"block {number} not found (head is "
+                           f"{self.head().block_number})") from None
+
+    def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI:
+        try:
+            return self.chain.get_block_header_by_hash(block_hash)
+        except HeaderNotFound:
+            raise RpcError(INVALID_PARAMS, f"block {encode_hex(block_hash)} not found") from None
+
+    def state(self, tag: Any):
+        header = self.header(tag)
+        vm = self.chain.get_vm(header)
+        return vm.build_state(self.chain.chaindb.db, header, vm.chain_context, vm.previous_hashes)

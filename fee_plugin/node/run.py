@@ -1,0 +1,112 @@
+"""`fee-node run`: a node with its pool, producer and JSON-RPC over HTTP.
+
+The chain lives in LevelDB under --datadir (by default a directory per genesis under
+~/.fee-node), with the pool's journal beside it, so a restart resumes at the last
+committed block with every accepted transaction still pending. --memory keeps nothing.
+"""
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from .cli_support import CliError, genesis_or_fail
+
+DEFAULT_HOME = Path.home() / ".fee-node"
+
+
+def default_datadir(genesis) -> Path:
+    from ..chain import genesis_header
+
+    return DEFAULT_HOME / f"chain-{genesis.chain_id}-{genesis_header(genesis).hash.hex()[:12]}"
+
+
+def open_db(datadir: Path):
+    from .leveldb import LevelDB
+
+    datadir.mkdir(parents=True, exist_ok=True)
+    try:
+        return LevelDB(str(datadir / "chain"))
+    except Exception as err:  # plyvel: locked by a running node, corrupt, permissions
+        raise CliError(f"cannot open the database in {datadir}: {err}") from None
+
+
+@click.command()
+@click.option("--genesis", "genesis_path", required=True, type=click.Path(dir_okay=False), help="genesis JSON file")
+@click.option("--datadir", type=click.Path(file_okay=False, path_type=Path),
+              help="LevelDB directory [default: ~/.fee-node/chain-<id>-<genesis hash>]")
+@click.option("--memory", is_flag=True, help="keep the chain in memory only (nothing survives a restart)")
+@click.option("--host", default="127.0.0.1", show_default=True, help="interface to bind")
+@click.option("--port", default=8545, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port")
+@click.option("--block-time", type=click.FloatRange(min=1), help="seal every N seconds, empty blocks too "
+              "[default: seal when there is work, at most one block a second]")
+@click.option("--rpc-gas-cap", default=50_000_000, show_default=True, type=click.IntRange(21_000),
+              help="gas cap of eth_call / eth_estimateGas")
+@click.option("--rpc-evm-timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="seconds one request's calls may run (a batch shares it)")
+@click.option("--rpc-call-workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="eth_call / eth_estimateGas executing at once")
+@click.option("--txpool-account-slots", default=128, show_default=True, type=click.IntRange(1),
+              help="pending transactions per sender")
+@click.option("--txpool-global-slots", default=8192, show_default=True, type=click.IntRange(1),
+              help="pending transactions in total")
+@click.option("--max-block-bytes", default=1_000_000, show_default=True, type=click.IntRange(10_000),
+              help="byte cap of a block's transactions")
+@click.option("-v", "--verbose", is_flag=True, help="log every block and dropped transaction")
+def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, port: int,
+        block_time: Optional[float], rpc_gas_cap: int, rpc_evm_timeout: float, rpc_call_workers: int,
+        txpool_account_slots: int, txpool_global_slots: int, max_block_bytes: int, verbose: bool) -> None:
+    """Start a node with JSON-RPC over HTTP."""
+    from ..chain import GenesisMismatchError
+    from .node import Node
+    from .pool import PoolConfig
+    from .rpc import HttpServer, RpcApi, RpcLimits
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    genesis = genesis_or_fail(genesis_path)
+    if memory and datadir is not None:
+        raise CliError("--memory and --datadir exclude each other")
+    datadir = None if memory else (datadir or default_datadir(genesis))
+    db = open_db(datadir) if datadir is not None else None
+    pool_config = PoolConfig(account_slots=txpool_account_slots, global_slots=txpool_global_slots)
+    try:
+        node = Node(genesis, db, block_time=block_time, pool_config=pool_config,
+                    journal_path=datadir / "txpool.journal" if datadir is not None else None,
+                    max_block_bytes=max_block_bytes)
+    except GenesisMismatchError as err:
+        raise CliError(f"{err}; use another --datadir or the genesis that created it") from None
+    limits = RpcLimits(gas_cap=rpc_gas_cap, evm_timeout_seconds=rpc_evm_timeout,
+                       call_workers=rpc_call_workers)
+    server = HttpServer(RpcApi(node, limits), host, port)
+    stop = threading.Event()
+    producer = threading.Thread(target=node.run_producer, args=(stop,), name="producer", daemon=True)
+
+    def shutdown(*_):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    try:
+        server.start()
+    except OSError as err:
+        node.close()
+        raise CliError(f"cannot listen on {host}:{port}: {err.strerror}") from None
+    producer.start()
+    head = node.chain.get_canonical_head()
+    pending, queued = node.pool.stats()
+    click.echo(f"fee-node listening on {server.url} chain {genesis.chain_id} head {head.block_number} "
+               f"({'automine' if block_time is None else f'{block_time:g}s blocks'}, "
+               f"{'datadir ' + str(datadir) if datadir else 'in memory'}, "
+               f"{pending + queued} pooled transactions)", err=True)
+    sys.stderr.flush()
+    try:
+        stop.wait()
+    finally:
+        stop.set()
+        server.stop()
+        producer.join(10)
+        node.close()

@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites: node subprocesses, clients, free ports."""
