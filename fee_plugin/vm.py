@@ -22,6 +22,7 @@ from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.prague import PragueVM
 from eth_utils import ValidationError
 
+from .block_tries import BlockTriesMixin
 from .executor import FEE_LOGS_ATTRIBUTE, FeeExecutorMixin
 from .genesis import Genesis
 from .receipts import make_receipt, validate_receipt_bloom
@@ -141,7 +142,7 @@ def _fee_vm_class(genesis: Genesis, fork: str, write_back: bool) -> Type[Virtual
     base_fee = genesis.base_fee_per_gas if fixed else None
     return type(
         f"{name}VM",
-        (FeeVMMixin, stock_vm),
+        (FeeVMMixin, BlockTriesMixin, stock_vm),
         {
             "_state_class": state,
             "fixed_gas_limit": gas_limit,

@@ -15,6 +15,7 @@ from eth.abc import AtomicDatabaseAPI, BlockAPI, SignedTransactionAPI
 from ..chain import build_chain
 from ..genesis import Genesis
 from .admission import HeadContext, TxRejected, check_static
+from .blockcache import BlockCache
 from .builder import DEFAULT_MAX_BLOCK_BYTES, BlockBuilder, BuiltBlock, CommitRefused
 from .clock import SystemClock, seal_timestamp, seconds_until_sealable
 from .journal import TxJournal
@@ -46,6 +47,7 @@ class Node:
         self._tx_builder = self.chain.get_vm_class_for_block_number(0).get_transaction_builder()
         self.journal = TxJournal(journal_path) if journal_path is not None else None
         self.pool = TxPool(pool_config, self._context(), self.journal, now=self.clock.now)
+        self.blocks = BlockCache()  # recent blocks and receipts, for the RPC
         self.listeners: List[Callable[[BuiltBlock], None]] = []  # called after each block
         self.commit_hook: Optional[Callable[[BuiltBlock], bool]] = None
         self._produce_lock = threading.Lock()
@@ -104,6 +106,7 @@ class Node:
 
     def _committed(self, built: BuiltBlock) -> None:
         block = built.block
+        self.blocks.put(block, built.receipts)
         self.pool.set_head(self._context(), (tx.hash for tx in block.transactions), built.invalid)
         log.info("block %d: %d transactions, %d gas, t=%d", block.number, len(block.transactions),
                  block.header.gas_used, block.header.timestamp)

@@ -18,7 +18,13 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from eth.abc import SignedTransactionAPI
 
-from ..payment import FeeRefusal, FeeValidationError, Payment, choose_payment, max_fee_wei
+from ..payment import (
+    FeeRefusal,
+    FeeValidationError,
+    Payment,
+    choose_payment,
+    max_fee_wei,
+)
 from .admission import (
     HeadContext,
     TxRejected,
@@ -80,6 +86,7 @@ class TxPool:
         self._txs: Dict[bytes, PoolTx] = {}
         self._by_sender: Dict[bytes, Dict[int, PoolTx]] = {}
         self._pending: Dict[bytes, List[PoolTx]] = {}
+        self._reserved: Dict[bytes, Tuple[int, int]] = {}  # sender -> (lots wei, ETH wei) of its run
         self._pending_count = 0
         self._seq = 0
         self.work = threading.Event()  # set whenever something became executable
@@ -125,12 +132,13 @@ class TxPool:
         self._seq += 1
         entry = PoolTx(tx, raw, self._seq, self._now())
         self._put(entry, old)
-        pending, blocker = self._reclassify(sender)
+        # A new nonce can only extend the sender's run; a replacement may change it all.
+        pending, blocker = self._reclassify(sender, restart=old is not None)
         if entry.nonce == state.nonce + len(pending):  # the first one that does not fit
             self._remove(entry)
             if old is not None:
                 self._put(old, None)
-            self._reclassify(sender)
+                self._reclassify(sender)
             raise blocker
         if self._queued_count() > self.config.global_queue or len(self._txs) > (
             self.config.global_slots + self.config.global_queue
@@ -163,14 +171,20 @@ class TxPool:
 
     # -- pending / queued -----------------------------------------------------------------
 
-    def _reclassify(self, sender: bytes) -> Tuple[List[PoolTx], Optional[TxRejected]]:
-        """Recompute `sender`'s pending run; returns it and why the next one is not pending."""
+    def _reclassify(self, sender: bytes, restart: bool = True) -> Tuple[List[PoolTx], Optional[TxRejected]]:
+        """Recompute `sender`'s pending run (or, without `restart`, try to extend it);
+        returns the run and why the next transaction is not pending."""
         state = self._ctx.sender(sender)
         txs = self._by_sender.get(sender, {})
-        pending: List[PoolTx] = []
+        previous = self._pending.get(sender, [])
+        if restart or not previous:
+            pending: List[PoolTx] = []
+            lots_wei = eth_wei = 0
+        else:
+            pending = list(previous)
+            lots_wei, eth_wei = self._reserved[sender]
         blocker: Optional[TxRejected] = None
-        lots_wei = eth_wei = 0
-        nonce = state.nonce
+        nonce = state.nonce + len(pending)
         while nonce in txs and blocker is None:
             entry = txs[nonce]
             tx = entry.tx
@@ -195,11 +209,13 @@ class TxPool:
                 break
             pending.append(entry)
             nonce += 1
-        self._pending_count += len(pending) - len(self._pending.get(sender, ()))
+        self._pending_count += len(pending) - len(previous)
         if pending:
             self._pending[sender] = pending
+            self._reserved[sender] = (lots_wei, eth_wei)
         else:
             self._pending.pop(sender, None)
+            self._reserved.pop(sender, None)
         return pending, blocker
 
     def _queued_count(self) -> int:

@@ -1,7 +1,7 @@
 """What every group of RPC methods shares: the node, its limits, block selection."""
-from typing import Any
+from typing import Any, Tuple
 
-from eth.abc import BlockHeaderAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI
 from eth.exceptions import HeaderNotFound
 from eth_utils import encode_hex
 
@@ -51,6 +51,19 @@ class MethodsBase:
             return self.chain.get_block_header_by_hash(block_hash)
         except HeaderNotFound:
             raise RpcError(INVALID_PARAMS, f"block {encode_hex(block_hash)} not found") from None
+
+    def block_and_receipts(self, header: BlockHeaderAPI) -> Tuple[BlockAPI, Tuple[ReceiptAPI, ...]]:
+        """A committed block with its receipts, from the node's recent-block cache when
+        it is there (reading them back walks two tries)."""
+        cached = self.node.blocks.get(header.hash)
+        if cached is not None:
+            return cached
+        block = self.chain.get_block_by_header(header)
+        return block, tuple(block.get_receipts(self.chain.chaindb))
+
+    def block(self, header: BlockHeaderAPI) -> BlockAPI:
+        cached = self.node.blocks.get(header.hash)
+        return cached[0] if cached is not None else self.chain.get_block_by_header(header)
 
     def state(self, tag: Any):
         header = self.header(tag)

@@ -72,15 +72,15 @@ class ChainMethods(MethodsBase):
             if isinstance(tag, str) and tag.startswith("0x"):
                 return None  # a future block: null, as geth answers
             raise
-        return block_json(self.chain.get_block_by_header(header), bool(full))
+        return block_json(self.block(header), bool(full))
 
     def rpc_eth_getBlockByHash(self, params):
         block_hash, full = positional(params, 1, 2)
         try:
-            block = self.chain.get_block_by_hash(hash32(block_hash, "hash"))
+            header = self.chain.get_block_header_by_hash(hash32(block_hash, "hash"))
         except (BlockNotFound, HeaderNotFound):
             return None
-        return block_json(block, bool(full))
+        return block_json(self.block(header), bool(full))
 
     def rpc_eth_feeHistory(self, params):
         count, newest, percentiles = positional(params, 2, 3)
@@ -96,8 +96,7 @@ class ChainMethods(MethodsBase):
             base_fees.append(hex(h.base_fee_per_gas))
             ratios.append(h.gas_used / h.gas_limit if h.gas_limit else 0.0)
             if percentiles:
-                block = self.chain.get_block_by_header(h)
-                rewards.append([hex(x) for x in self._rewards(block, percentiles)])
+                rewards.append([hex(x) for x in self._rewards(*self.block_and_receipts(h), percentiles)])
         next_header = self.chain.create_header_from_parent(newest_header)
         base_fees.append(hex(next_header.base_fee_per_gas))
         result = {"oldestBlock": hex(oldest), "baseFeePerGas": base_fees, "gasUsedRatio": ratios}
@@ -118,8 +117,7 @@ class ChainMethods(MethodsBase):
             previous = p
         return percentiles
 
-    def _rewards(self, block: BlockAPI, percentiles: List[float]) -> List[int]:
-        receipts = block.get_receipts(self.chain.chaindb)
+    def _rewards(self, block: BlockAPI, receipts, percentiles: List[float]) -> List[int]:
         base = block.header.base_fee_per_gas
         tips, previous = [], 0
         for tx, receipt in zip(block.transactions, receipts):

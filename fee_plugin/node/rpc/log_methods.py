@@ -65,8 +65,7 @@ class LogMethods(MethodsBase):
             header = self.chain.get_canonical_block_header_by_number(number)
             if not header.gas_used or not _bloom_may_match(header.bloom, wanted, topic_sets):
                 continue
-            block = self.chain.get_block_by_header(header)
-            receipts = block.get_receipts(self.chain.chaindb)
+            block, receipts = self.block_and_receipts(header)
             for tx_index, tx, _, logs in block_logs(block, receipts):
                 for log_index, log in logs:
                     if wanted and log.address not in wanted:

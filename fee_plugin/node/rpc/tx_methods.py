@@ -23,11 +23,14 @@ class TransactionMethods(MethodsBase):
             raise RpcError(SERVER_ERROR, err.message, err.data) from None
 
     def _locate(self, tx_hash: bytes):
+        """(block, receipts, index) of a mined transaction, or None."""
         try:
             number, index = self.chain.chaindb.get_transaction_index(tx_hash)
         except TransactionNotFound:
             return None
-        return self.chain.get_canonical_block_by_number(number), index
+        header = self.chain.get_canonical_block_header_by_number(number)
+        block, receipts = self.block_and_receipts(header)
+        return block, receipts, index
 
     def rpc_eth_getTransactionByHash(self, params):
         (tx_hash,) = positional(params, 1, 1)
@@ -36,7 +39,7 @@ class TransactionMethods(MethodsBase):
         if found is None:
             pooled = self.node.pool.get(tx_hash)
             return transaction_json(pooled.tx, None, None) if pooled is not None else None
-        block, index = found
+        block, _, index = found
         return transaction_json(block.transactions[index], block.header, index)
 
     def rpc_eth_getTransactionReceipt(self, params):
@@ -44,8 +47,8 @@ class TransactionMethods(MethodsBase):
         found = self._locate(hash32(tx_hash, "hash"))
         if found is None:
             return None
-        block, index = found
-        return receipt_json(block, block.get_receipts(self.chain.chaindb), index)
+        block, receipts, index = found
+        return receipt_json(block, receipts, index)
 
     # -- calls ----------------------------------------------------------------------------
 
