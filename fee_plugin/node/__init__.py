@@ -1,0 +1,1 @@
+"""Everything that runs a node: pool, builder, storage, cluster, RPC."""
