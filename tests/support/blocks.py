@@ -7,7 +7,7 @@ from eth_hash.auto import keccak
 
 def make_block(number: int, parent_hash: bytes, payload: bytes = b"") -> tuple[bytes, bytes]:
     """(block bytes, block hash) of a block at `number` on `parent_hash`, carrying `payload`."""
-    header = [parent_hash, b"\x00" * 32, b"\x00" * 20, b"\x00" * 32, b"\x00" * 32, b"\x00" * 32,
+    header = [parent_hash, b"\x00" * 32, b"\x00" * 20, b"\x00" * 32, keccak(payload), b"\x00" * 32,
               b"\x00" * 256, b"", number.to_bytes(8, "big").lstrip(b"\x00"), b"\x01", b"",
               number.to_bytes(8, "big").lstrip(b"\x00"), b"", b"\x00" * 32, b"\x00" * 8]
     header_rlp = rlp.encode(header)

@@ -63,9 +63,9 @@ class EtcdRequestError(EtcdError):
 class EtcdCompacted(EtcdError):
     """The revision asked for is older than etcd's compacted history."""
 
-    def __init__(self, revision: int, compact_revision: int) -> None:
-        super().__init__(f"revision {revision} is compacted (etcd keeps history from "
-                         f"revision {compact_revision})")
+    def __init__(self, revision: int, compact_revision: int | None = None) -> None:
+        kept = f" (etcd keeps history from revision {compact_revision})" if compact_revision else ""
+        super().__init__(f"revision {revision} is compacted{kept}")
         self.revision = revision
         self.compact_revision = compact_revision
 
@@ -304,7 +304,7 @@ class EtcdClient:
             answer = self.request("kv/range", body, timeout_seconds=timeout_seconds)
         except EtcdRequestError as exc:
             if "compacted" in exc.message:
-                raise EtcdCompacted(revision, -1) from exc
+                raise EtcdCompacted(revision) from exc
             raise
         return RangeResult.from_json(answer, self.revision_of(answer))
 
