@@ -179,7 +179,8 @@ class Endpoint:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"etcd endpoint {url!r} is not http(s)://host:port")
         port = parts.port or 2379
-        return cls(f"{parts.scheme}://{parts.hostname}:{port}", parts.scheme, parts.hostname, port)
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        return cls(f"{parts.scheme}://{host}:{port}", parts.scheme, parts.hostname, port)
 
 
 def parse_endpoints(urls: str | Sequence[str]) -> tuple[Endpoint, ...]:
