@@ -133,10 +133,14 @@ def test_keep_prunes_old_blocks_and_oldest_says_so(etcd_devnet, chain_keys, prod
     assert (kept.oldest, kept.deleted) == (16, 15)
     assert log.oldest() == 16
     assert log.get(15) is None and log.get(16) is not None
-    assert [b.number for b in log.get_range(10, 20)] == [16, 17, 18, 19, 20]
+    assert [b.number for b in log.get_range(11, 20)] == [16, 17, 18, 19, 20]
+    assert log.get_range(10, 12) == []
     assert log.keep(5).deleted == 0
     with pytest.raises(BlocksPruned, match="block 3 is no longer in etcd .oldest kept: 16."):
         next(iter(log.watch(3)))
+    narrow = BlockLog(client, chain_keys, range_blocks_max=4)  # the gap is wider than a read
+    with pytest.raises(BlocksPruned, match="block 3 is no longer in etcd .oldest kept: 16."):
+        next(iter(narrow.watch(3)))
     watch = log.watch(16)
     numbers = []
     for block in watch:
