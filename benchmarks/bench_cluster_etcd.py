@@ -30,16 +30,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from fee_plugin.node.cluster import (BlockLog, ChainKeys, Election, EtcdClient,  # noqa: E402
-                                     Session)
-from fee_plugin.node.cluster.devnet import start_devnet  # noqa: E402
-from tests.support.blocks import make_block, make_chain  # noqa: E402
-from tests.support.etcd import leader_member  # noqa: E402
+from fee_plugin.node.cluster import BlockLog, ChainKeys, Election, EtcdClient, Session
+from fee_plugin.node.cluster.devnet import start_devnet
+from tests.support.blocks import make_block, make_chain
+from tests.support.etcd import leader_member
 
 
 def percentiles(samples: list[float]) -> dict:
     ordered = sorted(samples)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]
     return {"n": len(ordered), "p50_ms": round(pick(0.5) * 1e3, 2),
             "p99_ms": round(pick(0.99) * 1e3, 2), "max_ms": round(ordered[-1] * 1e3, 2)}
 
@@ -157,7 +156,7 @@ def main() -> None:
             results = {
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                             "etcd": subprocess.run(["etcd", "--version"], capture_output=True,
-                                                   text=True).stdout.split("\n")[0]},
+                                                   text=True, check=True).stdout.split("\n")[0]},
                 "appends": [bench_appends(urls, args.appends, size, 1 + i)
                             for i, size in enumerate((1_000, 16_000, 256_000))],
                 "producer_failover": bench_producer_failover(urls, args.kills, 10),

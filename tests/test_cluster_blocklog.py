@@ -6,9 +6,18 @@ import threading
 
 import pytest
 
-from fee_plugin.node.cluster import (AppendStatus, BlockLog, BlocksPruned, BlockTooLarge,
-                                     Election, EtcdClient, EtcdCompacted, Head, Session,
-                                     block_identity)
+from fee_plugin.node.cluster import (
+    AppendStatus,
+    BlockLog,
+    BlocksPruned,
+    BlockTooLarge,
+    Election,
+    EtcdClient,
+    EtcdCompacted,
+    Head,
+    Session,
+    block_identity,
+)
 from fee_plugin.node.cluster.blocklog import TXN_OVERHEAD_BYTES
 from tests.support.blocks import make_block, make_chain
 from tests.support.etcd import leader_member, wait_until

@@ -7,8 +7,12 @@ import time
 
 import pytest
 
-from fee_plugin.node.cluster import (EtcdClient, EtcdCompacted, EtcdRequestError,
-                                     EtcdUnavailable)
+from fee_plugin.node.cluster import (
+    EtcdClient,
+    EtcdCompacted,
+    EtcdRequestError,
+    EtcdUnavailable,
+)
 from fee_plugin.node.cluster.client import parse_endpoints
 from fee_plugin.node.cluster.devnet import free_ports
 from tests.support.etcd import leader_member, wait_until

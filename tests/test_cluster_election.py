@@ -13,8 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from fee_plugin.node.cluster import (AppendStatus, BlockLog, Election, EtcdClient, NodeRegistry,
-                                     Session)
+from fee_plugin.node.cluster import (
+    AppendStatus,
+    BlockLog,
+    Election,
+    EtcdClient,
+    NodeRegistry,
+    Session,
+)
 from tests.support.blocks import make_block
 from tests.support.etcd import wait_until
 

@@ -9,9 +9,25 @@
 
 No consensus or peer-to-peer code of our own: etcd (Raft) decides, this package asks.
 """
-from .blocklog import (AppendResult, AppendStatus, BlockLog, BlocksPruned, BlockTooLarge,
-                       BlockWatch, Head, KeepResult, LoggedBlock, block_identity)
-from .client import EtcdClient, EtcdCompacted, EtcdError, EtcdRequestError, EtcdUnavailable
+from .blocklog import (
+                       AppendResult,
+                       AppendStatus,
+                       BlockLog,
+                       BlocksPruned,
+                       BlockTooLarge,
+                       BlockWatch,
+                       Head,
+                       KeepResult,
+                       LoggedBlock,
+                       block_identity,
+)
+from .client import (
+                       EtcdClient,
+                       EtcdCompacted,
+                       EtcdError,
+                       EtcdRequestError,
+                       EtcdUnavailable,
+)
 from .election import Election, Fence, Leader
 from .keys import ChainKeys
 from .registry import NodeRegistry

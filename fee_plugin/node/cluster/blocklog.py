@@ -23,8 +23,18 @@ import rlp
 from eth_hash.auto import keccak
 from rlp.codec import consume_length_prefix
 
-from .client import (EtcdClient, EtcdCompacted, EtcdError, EtcdUnavailable, RangeResult,
-                     WatchStream, compare_create_revision, compare_value, put_op, range_op)
+from .client import (
+    EtcdClient,
+    EtcdCompacted,
+    EtcdError,
+    EtcdUnavailable,
+    RangeResult,
+    WatchStream,
+    compare_create_revision,
+    compare_value,
+    put_op,
+    range_op,
+)
 from .election import Fence
 from .keys import ChainKeys
 
@@ -79,7 +89,7 @@ class Head:
                           sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
-    def decode(cls, data: bytes) -> "Head":
+    def decode(cls, data: bytes) -> Head:
         value = json.loads(data)
         return cls(int(value["number"]), bytes.fromhex(value["hash"][2:]))
 
@@ -266,7 +276,7 @@ class BlockLog:
         return KeepResult(first_kept, deleted, revision)
 
     def watch(self, from_number: int, *,
-              idle_timeout_seconds: float = 5.0) -> "BlockWatch":
+              idle_timeout_seconds: float = 5.0) -> BlockWatch:
         """Committed blocks from `from_number` on, in order, without gaps or repeats."""
         return BlockWatch(self, from_number, idle_timeout_seconds=idle_timeout_seconds)
 

@@ -101,7 +101,7 @@ class KeyValue:
     lease: int
 
     @classmethod
-    def from_json(cls, kv: dict) -> "KeyValue":
+    def from_json(cls, kv: dict) -> KeyValue:
         return cls(unb64(kv["key"]), unb64(kv.get("value", "")),
                    int(kv.get("create_revision", 0)), int(kv.get("mod_revision", 0)),
                    int(kv.get("version", 0)), int(kv.get("lease", 0)))
@@ -115,7 +115,7 @@ class RangeResult:
     count: int
 
     @classmethod
-    def from_json(cls, answer: dict, revision: int) -> "RangeResult":
+    def from_json(cls, answer: dict, revision: int) -> RangeResult:
         kvs = tuple(KeyValue.from_json(kv) for kv in answer.get("kvs", ()))
         return cls(kvs, revision, bool(answer.get("more", False)), int(answer.get("count", 0)))
 
@@ -180,7 +180,7 @@ class Endpoint:
     port: int
 
     @classmethod
-    def parse(cls, url: str) -> "Endpoint":
+    def parse(cls, url: str) -> Endpoint:
         parts = urllib.parse.urlsplit(url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"etcd endpoint {url!r} is not http(s)://host:port")
@@ -390,7 +390,7 @@ class EtcdClient:
         return json.loads(data)
 
     def watch(self, key: bytes, range_end: bytes | None, start_revision: int, *,
-              idle_timeout_seconds: float = WATCH_IDLE_TIMEOUT_SECONDS) -> "WatchStream":
+              idle_timeout_seconds: float = WATCH_IDLE_TIMEOUT_SECONDS) -> WatchStream:
         """A watch of [key, range_end) from `start_revision` on the first member that takes it."""
         return WatchStream(self, key, range_end, start_revision,
                            idle_timeout_seconds=idle_timeout_seconds)

@@ -118,12 +118,9 @@ class Devnet:
         ]
         if self.max_request_bytes is not None:
             command += ["--max-request-bytes", str(self.max_request_bytes)]
-        log = open(self.directory / f"{member.name}.log", "ab")
-        try:
+        with open(self.directory / f"{member.name}.log", "ab") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=True)
-        finally:
-            log.close()
         self._processes[member.name] = process
         return process.pid
 
@@ -205,18 +202,12 @@ class Devnet:
         (self.directory / LAYOUT_FILE).write_text(json.dumps(layout, indent=2) + "\n")
 
     @classmethod
-    def load_layout(cls, directory: Path) -> "Devnet":
+    def load_layout(cls, directory: Path) -> Devnet:
         layout = json.loads((directory / LAYOUT_FILE).read_text())
         members = [Member(m["name"], m["client_url"], m["peer_url"], directory / m["name"])
                    for m in layout["members"]]
         return cls(directory, members, cluster_token=layout["cluster_token"],
                    max_request_bytes=layout["max_request_bytes"])
-
-    def __enter__(self) -> "Devnet":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop(signal.SIGKILL)
 
 
 def new_layout(directory: Path, count: int, host: str = "127.0.0.1",

@@ -18,14 +18,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .client import (EtcdError, EtcdUnavailable, KeyValue, WatchStream,
-                     compare_create_revision, delete_op, put_op, range_op)
+from .client import (
+    EtcdError,
+    EtcdUnavailable,
+    KeyValue,
+    WatchStream,
+    compare_create_revision,
+    delete_op,
+    put_op,
+    range_op,
+)
 from .session import Session
 
 log = logging.getLogger(__name__)
 
 RETRY_PAUSE_SECONDS = 0.05
 ELECTION_IDLE_TIMEOUT_SECONDS = 5.0
+# A candidate whose lease is not surely alive cannot campaign: it looks again this soon.
+NOT_ALIVE_RECHECK_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,7 @@ class Leader:
     revision: int
 
     @classmethod
-    def from_kv(cls, kv: KeyValue) -> "Leader":
+    def from_kv(cls, kv: KeyValue) -> Leader:
         value = json.loads(kv.value)
         return cls(str(value["id"]), str(value["url"]), kv.create_revision)
 
@@ -109,7 +119,7 @@ class Election:
         leader = self._leader
         return leader.rpc_url if leader else None
 
-    def wait_for(self, predicate: Callable[["Election"], bool], timeout_seconds: float) -> bool:
+    def wait_for(self, predicate: Callable[[Election], bool], timeout_seconds: float) -> bool:
         """Wait until `predicate(self)` holds (checked at each change), at most the timeout."""
         deadline = time.monotonic() + timeout_seconds
         with self._changed:
@@ -130,7 +140,7 @@ class Election:
 
     # -- what callers do -------------------------------------------------------------------
 
-    def start(self) -> "Election":
+    def start(self) -> Election:
         assert self._thread is None, "election already started"
         self._thread = threading.Thread(target=self._run, name="etcd-election", daemon=True)
         self._thread.start()
@@ -192,10 +202,15 @@ class Election:
                 except Exception:
                     log.exception("election on_change callback failed")
 
-    def _step(self) -> int:
-        """Read (and, as a candidate with a live lease, try to take) the key; its revision."""
+    def _step(self) -> tuple[int, bool]:
+        """Read (and, as a candidate with a live lease, try to take) the key.
+
+        Returns the revision read at, and whether a candidate could not campaign for want of
+        a live lease (then the key is looked at again soon rather than only on a change).
+        """
         lease_id = self.session.lease_id
-        if self._candidate and self.session.alive(lease_id):
+        can_campaign = self.session.alive(lease_id)
+        if self._candidate and can_campaign:
             result = self.client.txn(
                 [compare_create_revision(self.key, 0)],
                 [put_op(self.key, leader_value(self.node_id, self.rpc_url), lease_id)],
@@ -214,11 +229,11 @@ class Election:
         ours = (kv is not None and self._candidate and kv.lease == lease_id
                 and Leader.from_kv(kv).node_id == self.node_id)
         self._set_leader(kv, Fence(self.key, kv.create_revision, lease_id) if ours else None)
-        return revision
+        return revision, self._candidate and not can_campaign
 
-    def _wait_for_change(self, revision: int) -> None:
-        stream = self.client.watch(self.key, None, revision + 1,
-                                   idle_timeout_seconds=self.idle_timeout_seconds)
+    def _wait_for_change(self, revision: int, soon: bool) -> None:
+        idle = NOT_ALIVE_RECHECK_SECONDS if soon else self.idle_timeout_seconds
+        stream = self.client.watch(self.key, None, revision + 1, idle_timeout_seconds=idle)
         self._stream = stream
         if self._dirty.is_set() or self._stop.is_set():
             stream.close()
@@ -230,8 +245,7 @@ class Election:
         while not self._stop.is_set():
             self._dirty.clear()
             try:
-                revision = self._step()
-                self._wait_for_change(revision)
+                self._wait_for_change(*self._step())
             except EtcdUnavailable as exc:
                 log.debug("election: %s", exc)
                 self._stop.wait(RETRY_PAUSE_SECONDS)

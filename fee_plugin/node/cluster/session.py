@@ -80,7 +80,7 @@ class Session:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> "Session":
+    def start(self) -> Session:
         """Grant the first lease (raises EtcdError if etcd is unreachable) and keep it alive."""
         assert self._thread is None, "session already started"
         self._grant()
