@@ -9,6 +9,7 @@ import pytest
 from fee_plugin.node.cluster import (
     AppendStatus,
     BlockLog,
+    BlockLogCorrupt,
     BlocksPruned,
     BlockTooLarge,
     Election,
@@ -232,3 +233,37 @@ def test_full_restart_of_every_member_keeps_the_chain(fresh_devnet, chain_keys):
     finally:
         election.close()
         session.close()
+
+
+def test_watch_delivers_only_appended_blocks_not_a_stray_block_key(etcd_devnet, chain_keys,
+                                                                  producer):
+    client = EtcdClient(etcd_devnet.client_urls)
+    log = BlockLog(client, chain_keys)
+    chain = make_chain(chain_keys.genesis_hash, 3)
+    append_chain(log, chain[:1], producer.fence)
+    watch = log.watch(1)
+    got = []
+    reader = collect(watch, got, 3)
+    wait_until(lambda: len(got) == 1 and watch.endpoint, 5, "block 1 watched")
+    stray, _ = make_block(2, chain[0][2], payload=b"not appended")
+    client.put(chain_keys.block(2), stray)  # a write that is not a fenced append
+    append_chain(log, chain[1:], producer.fence)
+    reader.join(5)
+    assert [b.data for b in got] == [c[3] for c in chain]
+
+
+def test_watch_halts_on_a_rewritten_block_below_the_head(etcd_devnet, chain_keys, producer):
+    client = EtcdClient(etcd_devnet.client_urls)
+    log = BlockLog(client, chain_keys)
+    chain = make_chain(chain_keys.genesis_hash, 4)
+    append_chain(log, chain, producer.fence)
+    forged, _ = make_block(3, b"\x0f" * 32, payload=b"forged")
+    client.put(chain_keys.block(3), forged)
+    watch = log.watch(1)
+    numbers = []
+    with pytest.raises(BlockLogCorrupt, match="block 3's parent hash 0x0f0f.* is not block 2's"):
+        for block in watch:
+            numbers.append(block.number)
+    assert numbers == [1, 2]
+    with pytest.raises(BlockLogCorrupt, match="block 1's parent hash .* is not block 0's"):
+        next(iter(log.watch(1, parent_hash=b"\x01" * 32)))

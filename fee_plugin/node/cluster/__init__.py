@@ -10,32 +10,27 @@
 No consensus or peer-to-peer code of our own: etcd (Raft) decides, this package asks.
 """
 from .blocklog import (
-                       AppendResult,
-                       AppendStatus,
-                       BlockLog,
-                       BlocksPruned,
-                       BlockTooLarge,
-                       BlockWatch,
-                       Head,
-                       KeepResult,
-                       LoggedBlock,
-                       block_identity,
+    AppendResult,
+    AppendStatus,
+    BlockLog,
+    BlockLogCorrupt,
+    BlocksPruned,
+    BlockTooLarge,
+    BlockWatch,
+    Head,
+    KeepResult,
+    LoggedBlock,
+    block_identity,
 )
-from .client import (
-                       EtcdClient,
-                       EtcdCompacted,
-                       EtcdError,
-                       EtcdRequestError,
-                       EtcdUnavailable,
-)
+from .client import EtcdClient, EtcdCompacted, EtcdError, EtcdRequestError, EtcdUnavailable
 from .election import Election, Fence, Leader
 from .keys import ChainKeys
 from .registry import NodeRegistry
 from .session import Session
 
 __all__ = [
-    "AppendResult", "AppendStatus", "BlockLog", "BlockTooLarge", "BlockWatch", "BlocksPruned",
-    "ChainKeys", "Election", "EtcdClient", "EtcdCompacted", "EtcdError", "EtcdRequestError",
-    "EtcdUnavailable", "Fence", "Head", "KeepResult", "Leader", "LoggedBlock", "NodeRegistry",
-    "Session", "block_identity",
+    "AppendResult", "AppendStatus", "BlockLog", "BlockLogCorrupt", "BlockTooLarge",
+    "BlockWatch", "BlocksPruned", "ChainKeys", "Election", "EtcdClient", "EtcdCompacted",
+    "EtcdError", "EtcdRequestError", "EtcdUnavailable", "Fence", "Head", "KeepResult", "Leader",
+    "LoggedBlock", "NodeRegistry", "Session", "block_identity",
 ]

@@ -69,6 +69,10 @@ class BlockTooLarge(ValueError):
         self.max_block_bytes = max_block_bytes
 
 
+class BlockLogCorrupt(EtcdError):
+    """etcd holds, below the head, something no fenced append wrote: halt, do not import."""
+
+
 class BlocksPruned(EtcdError):
     """A block below etcd's oldest kept block was asked for: fetch it from a peer."""
 
@@ -275,29 +279,40 @@ class BlockLog:
         self.client.compact(revision)
         return KeepResult(first_kept, deleted, revision)
 
-    def watch(self, from_number: int, *,
+    def watch(self, from_number: int, *, parent_hash: bytes | None = None,
               idle_timeout_seconds: float = 5.0) -> BlockWatch:
-        """Committed blocks from `from_number` on, in order, without gaps or repeats."""
-        return BlockWatch(self, from_number, idle_timeout_seconds=idle_timeout_seconds)
+        """Committed blocks from `from_number` on, in order, without gaps or repeats.
+
+        `parent_hash`: the hash of block from_number - 1 as the caller has it (its local head),
+        so the first block delivered must link to it (from block 1: the genesis, by default).
+        """
+        return BlockWatch(self, from_number, parent_hash=parent_hash,
+                          idle_timeout_seconds=idle_timeout_seconds)
 
 
 class BlockWatch:
     """Iterate to get committed blocks in order; close() from any thread ends the iteration.
 
-    Catch up with bounded range reads at revision R, then watch the block prefix from R + 1;
-    after any break (member killed, stream idle, history compacted) catch up again from the next
-    block number. Range reads see everything up to R and the watch everything after, and the
-    next number is tracked, so failover never loses or repeats a block. Raises BlocksPruned when
-    the next block is older than what etcd keeps.
+    Only committed blocks are delivered: when catching up, the head and the blocks up to it
+    read in one transaction at revision R (bounded batches); then, watching blocks and head from
+    R + 1, a block whose put came with the head's in one revision (the append transaction). A
+    block key written without the head (not an append) is never delivered. After any break
+    (member killed, stream idle, history compacted) it catches up again from the next number:
+    reads see everything up to R, the watch everything after, and the next number is tracked,
+    so failover never loses or repeats a block. Each block must link to the one before (the
+    first to `parent_hash`, if given) and the head block hash to the head, else BlockLogCorrupt;
+    BlocksPruned when the next block is older than what etcd keeps.
     """
 
-    def __init__(self, blocks: BlockLog, from_number: int, *,
+    def __init__(self, blocks: BlockLog, from_number: int, *, parent_hash: bytes | None = None,
                  idle_timeout_seconds: float) -> None:
         assert from_number >= 1, f"watch from block {from_number} < 1"
         self.blocks = blocks
         self.next_number = from_number
         self.idle_timeout_seconds = idle_timeout_seconds
         self.resumptions = 0
+        self._last_hash = (blocks.keys.genesis_hash if from_number == 1 and parent_hash is None
+                           else parent_hash)
         self._closed = threading.Event()
         self._stream: WatchStream | None = None
 
@@ -313,48 +328,82 @@ class BlockWatch:
         stream = self._stream
         return stream.endpoint if stream is not None else None
 
+    def _deliver(self, number: int, data: bytes, revision: int, head: Head) -> LoggedBlock:
+        """The next block, checked to be block `number` linked to the one delivered before."""
+        assert number == self.next_number <= head.number
+        block = LoggedBlock(number, data, revision)
+        try:
+            stated, parent, block_hash = block.identity()
+        except ValueError as exc:
+            raise BlockLogCorrupt(f"block {number} in etcd is not a block: {exc}") from exc
+        if stated != number:
+            raise BlockLogCorrupt(f"etcd's block {number} says it is block {stated}")
+        if self._last_hash is not None and parent != self._last_hash:
+            raise BlockLogCorrupt(f"block {number}'s parent hash 0x{parent.hex()} is not block "
+                                  f"{number - 1}'s hash 0x{self._last_hash.hex()}")
+        if head.number == number and head.hash != block_hash:
+            raise BlockLogCorrupt(f"block {number} hashes to 0x{block_hash.hex()}, the head "
+                                  f"says 0x{head.hash.hex()}")
+        self._last_hash = block_hash
+        self.next_number += 1
+        return block
+
+    def _missing(self) -> EtcdError:
+        oldest = self.blocks.oldest()
+        if oldest is not None and oldest > self.next_number:
+            return BlocksPruned(self.next_number, oldest)
+        return BlockLogCorrupt(f"block {self.next_number} is missing below the head "
+                               f"(oldest kept: {oldest})")
+
     def _catch_up(self) -> Iterator[LoggedBlock | int]:
-        """Blocks from next_number read by range; finally the revision to watch after."""
+        """Committed blocks from next_number, by reads; finally the revision to watch after."""
         keys = self.blocks.keys
         batch = self.blocks.range_blocks_max
         while True:
-            read = self.blocks.read_range(self.next_number, batch)
-            for kv in read.kvs:
-                number = keys.block_number(kv.key)
-                if number != self.next_number:
-                    raise BlocksPruned(self.next_number, self.blocks.oldest())
-                yield LoggedBlock(number, kv.value, kv.mod_revision)
-                self.next_number += 1
-            if not read.kvs:
-                oldest = self.blocks.oldest()
-                if oldest is not None and oldest > self.next_number:
-                    raise BlocksPruned(self.next_number, oldest)
-            if len(read.kvs) < batch:
+            first = self.next_number
+            read = self.blocks.client.txn(
+                [], [range_op(keys.head), range_op(keys.block(first), keys.block(first + batch))],
+                **self.blocks.bulk_timeouts(batch * self.blocks.max_block_bytes))
+            heads = read.range(0).kvs
+            head = Head.decode(heads[0].value) if heads else self.blocks.genesis
+            if head.number < first:
                 yield read.revision
                 return
+            committed = [kv for kv in read.range(1).kvs
+                         if keys.block_number(kv.key) <= head.number]
+            for kv in committed:
+                if keys.block_number(kv.key) != self.next_number:
+                    raise self._missing()
+                yield self._deliver(self.next_number, kv.value, kv.mod_revision, head)
+            if self.next_number == first:
+                raise self._missing()
 
     def _tail(self, revision: int) -> Iterator[LoggedBlock]:
         keys = self.blocks.keys
-        stream = self.blocks.client.watch(keys.blocks_prefix, keys.blocks_end, revision + 1,
+        stream = self.blocks.client.watch(keys.blocks_prefix, keys.log_end, revision + 1,
                                           idle_timeout_seconds=self.idle_timeout_seconds)
         self._stream = stream
         if self._closed.is_set():
             stream.close()
         for batch in stream:
-            for event in batch.events:
-                if event.kind != "PUT":
+            puts = [event.kv for event in batch.events if event.kind == "PUT"]
+            blocks = {kv.mod_revision: kv for kv in puts if kv.key != keys.head}
+            for kv in puts:
+                if kv.key != keys.head:
                     continue
-                number = keys.block_number(event.kv.key)
-                if number > self.next_number:
-                    log.warning("block watch: got block %d while expecting %d; re-reading",
-                                number, self.next_number)
+                head = Head.decode(kv.value)
+                block = blocks.pop(kv.mod_revision, None)
+                if head.number < self.next_number:
+                    continue
+                if (block is None or head.number != self.next_number
+                        or keys.block_number(block.key) != head.number):
+                    log.info("block watch: head %d at revision %d while expecting block %d; "
+                             "re-reading", head.number, kv.mod_revision, self.next_number)
                     return
-                if number < self.next_number:
-                    log.warning("block %d was rewritten in etcd at revision %d (ignored: it was "
-                                "delivered before)", number, event.kv.mod_revision)
-                    continue
-                yield LoggedBlock(number, event.kv.value, event.kv.mod_revision)
-                self.next_number += 1
+                yield self._deliver(head.number, block.value, block.mod_revision, head)
+            for stray in blocks.values():
+                log.warning("%r put at revision %d without the head: not an append, ignored",
+                            stray.key, stray.mod_revision)
 
     def __iter__(self) -> Iterator[LoggedBlock]:
         while not self._closed.is_set():

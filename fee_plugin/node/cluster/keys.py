@@ -23,6 +23,7 @@ class ChainKeys:
     def __post_init__(self) -> None:
         assert self.chain_id >= 0, f"chain id {self.chain_id} < 0"
         assert len(self.genesis_hash) == 32, f"genesis hash of {len(self.genesis_hash)} bytes"
+        assert self.blocks_prefix < self.head < self.nodes_prefix < self.election
 
     @property
     def prefix(self) -> bytes:
@@ -36,6 +37,11 @@ class ChainKeys:
     @property
     def head(self) -> bytes:
         return self.prefix + b"head"
+
+    @property
+    def log_end(self) -> bytes:
+        """End of the range [blocks_prefix, log_end): every block key and the head, nothing else."""
+        return self.head + b"\x00"
 
     @property
     def blocks_prefix(self) -> bytes:
