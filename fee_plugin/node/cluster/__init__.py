@@ -5,6 +5,7 @@
 - `election.Election`: which node produces; its `Fence` guards every append.
 - `blocklog.BlockLog`: committed blocks (fenced append, head, get, watch, keep K).
 - `registry.NodeRegistry`: node id -> RPC URL, for forwarding and peer sync.
+- `member.ClusterMember`: all of the above for one node, with the producer's step-down rule.
 - `devnet`: etcd members on loopback for `fee-node devnet` and the tests.
 
 No consensus or peer-to-peer code of our own: etcd (Raft) decides, this package asks.
@@ -25,12 +26,13 @@ from .blocklog import (
 from .client import EtcdClient, EtcdCompacted, EtcdError, EtcdRequestError, EtcdUnavailable
 from .election import Election, Fence, Leader
 from .keys import ChainKeys
+from .member import ClusterMember, NotProducer
 from .registry import NodeRegistry
 from .session import Session
 
 __all__ = [
     "AppendResult", "AppendStatus", "BlockLog", "BlockLogCorrupt", "BlockTooLarge",
-    "BlockWatch", "BlocksPruned", "ChainKeys", "Election", "EtcdClient", "EtcdCompacted",
+    "BlockWatch", "BlocksPruned", "ChainKeys", "ClusterMember", "Election", "EtcdClient", "EtcdCompacted",
     "EtcdError", "EtcdRequestError", "EtcdUnavailable", "Fence", "Head", "KeepResult", "Leader",
-    "LoggedBlock", "NodeRegistry", "Session", "block_identity",
+    "LoggedBlock", "NodeRegistry", "NotProducer", "Session", "block_identity",
 ]
