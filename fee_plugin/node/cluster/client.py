@@ -293,7 +293,7 @@ class EtcdClient:
     # -- key-value -------------------------------------------------------------------------
 
     def range(self, key: bytes, range_end: bytes | None = None, *, limit: int = 0,
-              revision: int = 0, keys_only: bool = False, count_only: bool = False,
+              revision: int = 0, keys_only: bool = False,
               timeout_seconds: float | None = None,
               attempt_timeout_seconds: float | None = None) -> RangeResult:
         """Keys in [key, range_end) (or just `key`), ascending by key, at most `limit` (0: all)."""
@@ -306,8 +306,6 @@ class EtcdClient:
             body["revision"] = str(revision)
         if keys_only:
             body["keys_only"] = True
-        if count_only:
-            body["count_only"] = True
         try:
             answer = self.request("kv/range", body, timeout_seconds=timeout_seconds,
                                   attempt_timeout_seconds=attempt_timeout_seconds)

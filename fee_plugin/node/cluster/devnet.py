@@ -159,11 +159,6 @@ class Devnet:
                 os.kill(self._processes[member.name].pid, signal.SIGCONT)
                 self.stop_member(member.name, sig)
 
-    def restart(self, timeout_seconds: float = 30.0) -> None:
-        """Stop every member (SIGTERM) and start them again on their data."""
-        self.stop()
-        self.start(timeout_seconds)
-
     def is_healthy(self, name_or_index: str | int, timeout_seconds: float = 1.0) -> bool:
         """The member answers /health with health true (it is running and sees a leader)."""
         member = self.member(name_or_index)

@@ -29,10 +29,6 @@ class NodeRegistry:
         self._published = True
         self._put(self.session.lease_id)
 
-    def withdraw(self) -> None:
-        self._published = False
-        self.client.delete_range(self.keys.node(self.node_id))
-
     def nodes(self) -> dict[str, str]:
         """Node id -> RPC URL of every node whose lease is alive."""
         read = self.client.range(self.keys.nodes_prefix, prefix_end(self.keys.nodes_prefix))

@@ -67,13 +67,6 @@ class Session:
                 return False
             return self._lease_id != 0 and self.clock() < self._valid_until
 
-    def wait_alive(self, timeout_seconds: float) -> bool:
-        deadline = self.clock() + timeout_seconds
-        while not self.alive():
-            if self.clock() >= deadline or self._stop.wait(0.02):
-                return self.alive()
-        return True
-
     def add_listener(self, on_new_lease: Callable[[int], None]) -> None:
         """Call `on_new_lease(lease_id)` (in the session thread) after each new grant."""
         self._listeners.append(on_new_lease)
