@@ -7,6 +7,8 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+pytest_plugins = ["tests.support.etcd"]
+
 settings.register_profile(
     "ci",
     derandomize=True,
