@@ -18,6 +18,7 @@ from .admission import HeadContext, TxRejected, check_static
 from .blockcache import BlockCache
 from .builder import DEFAULT_MAX_BLOCK_BYTES, BlockBuilder, BuiltBlock, CommitRefused
 from .clock import SystemClock, seal_timestamp, seconds_until_sealable
+from .importer import BlockRejected, decode_block, import_block
 from .journal import TxJournal
 from .leveldb import MemoryDB
 from .pool import PoolConfig, TxPool
@@ -103,6 +104,26 @@ class Node:
                 return None
             self._committed(built)
             return built.block
+
+    def decode_block(self, data: bytes) -> BlockAPI:
+        """A block's RLP bytes -> the block (BlockRejected if they are not one)."""
+        return decode_block(self.builder, data)
+
+    def import_block(self, block: BlockAPI, encoded: bytes) -> Optional[BuiltBlock]:
+        """Apply a block made elsewhere, re-executed and verified (importer.py); None if the
+        chain already holds it. BlockRejected if it does not verify: nothing is written."""
+        with self._produce_lock:
+            head = self.builder.head()
+            if block.number <= head.block_number:
+                local = self.builder.chain.get_canonical_block_hash(block.number)
+                if local == block.hash:
+                    return None
+                raise BlockRejected(block.number, block.hash, ("hash",),
+                                    f"hash differs from this node's block {block.number} "
+                                    f"0x{local.hex()}")
+            built = import_block(self.builder, block, encoded)
+            self._committed(built)
+            return built
 
     def _committed(self, built: BuiltBlock) -> None:
         block = built.block
