@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from .cli_support import CliError
+from .cluster.cli import devnet
 from .run import run
 
 console = Console()
@@ -205,6 +206,7 @@ def demo(days: int) -> None:
 
 
 main.add_command(run)
+main.add_command(devnet)
 
 if __name__ == "__main__":
     main()

@@ -7,9 +7,10 @@ used, logs bloom, transactions root. The first difference refuses the block with
 naming the block and the fields; everything the import wrote was in one block batch, so a
 refused block leaves the database exactly as it was.
 """
+from __future__ import annotations
+
 import ast
 import re
-from typing import Tuple
 
 import rlp
 from eth.abc import BlockAPI
@@ -28,7 +29,7 @@ _BYTES_LITERAL = re.compile(r"b'(?:[^'\\]|\\.)*'" + r'|b"(?:[^"\\]|\\.)*"')
 class BlockRejected(Exception):
     """A block this node cannot reproduce or link: it is never applied."""
 
-    def __init__(self, number: int, block_hash: bytes, fields: Tuple[str, ...], detail: str) -> None:
+    def __init__(self, number: int, block_hash: bytes, fields: tuple[str, ...], detail: str) -> None:
         super().__init__(f"block {number} (0x{block_hash.hex()}) rejected: {detail}")
         self.number = number
         self.block_hash = block_hash
@@ -75,7 +76,7 @@ def import_block(builder: BlockBuilder, block: BlockAPI, encoded: bytes) -> Buil
     return BuiltBlock(imported, receipts, {}, encoded)
 
 
-def _explain(message: str) -> Tuple[Tuple[str, ...], str]:
+def _explain(message: str) -> tuple[tuple[str, ...], str]:
     """(differing fields, one line saying computed vs stated) from py-evm's import error."""
     found = _MISMATCH.findall(message)
     if not found:

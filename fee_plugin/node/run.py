@@ -14,6 +14,7 @@ from typing import Optional
 import click
 
 from .cli_support import CliError, genesis_or_fail
+from .cluster.cli import cluster_config, cluster_options, join_cluster
 
 DEFAULT_HOME = Path.home() / ".fee-node"
 
@@ -56,11 +57,14 @@ def open_db(datadir: Path):
 @click.option("--max-block-bytes", default=1_000_000, show_default=True, type=click.IntRange(10_000),
               help="byte cap of a block's transactions")
 @click.option("-v", "--verbose", is_flag=True, help="log every block and dropped transaction")
+@cluster_options
 def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, port: int,
         block_time: Optional[float], rpc_gas_cap: int, rpc_evm_timeout: float, rpc_call_workers: int,
-        txpool_account_slots: int, txpool_global_slots: int, max_block_bytes: int, verbose: bool) -> None:
-    """Start a node with JSON-RPC over HTTP."""
+        txpool_account_slots: int, txpool_global_slots: int, max_block_bytes: int, verbose: bool,
+        **cluster_flags) -> None:
+    """Start a node with JSON-RPC over HTTP (with --etcd: as one node of a cluster)."""
     from ..chain import GenesisMismatchError
+    from .cluster.clusternode import ClusterNode
     from .node import Node
     from .pool import PoolConfig
     from .rpc import HttpServer, RpcApi, RpcLimits
@@ -68,15 +72,18 @@ def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, por
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     genesis = genesis_or_fail(genesis_path)
+    cluster = cluster_config(cluster_flags)
     if memory and datadir is not None:
         raise CliError("--memory and --datadir exclude each other")
     datadir = None if memory else (datadir or default_datadir(genesis))
     db = open_db(datadir) if datadir is not None else None
     pool_config = PoolConfig(account_slots=txpool_account_slots, global_slots=txpool_global_slots)
+    node_kwargs = {"cluster": cluster} if cluster is not None else {}
     try:
-        node = Node(genesis, db, block_time=block_time, pool_config=pool_config,
-                    journal_path=datadir / "txpool.journal" if datadir is not None else None,
-                    max_block_bytes=max_block_bytes)
+        node = (Node if cluster is None else ClusterNode)(
+            genesis, db, block_time=block_time, pool_config=pool_config,
+            journal_path=datadir / "txpool.journal" if datadir is not None else None,
+            max_block_bytes=max_block_bytes, **node_kwargs)
     except GenesisMismatchError as err:
         raise CliError(f"{err}; use another --datadir or the genesis that created it") from None
     limits = RpcLimits(gas_cap=rpc_gas_cap, evm_timeout_seconds=rpc_evm_timeout,
@@ -95,13 +102,21 @@ def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, por
     except OSError as err:
         node.close()
         raise CliError(f"cannot listen on {host}:{port}: {err.strerror}") from None
+    joined = ""
+    if cluster is not None:
+        try:
+            joined = ", " + join_cluster(node, server.url)
+        except CliError:
+            server.stop()
+            node.close()
+            raise
     producer.start()
     head = node.chain.get_canonical_head()
     pending, queued = node.pool.stats()
     click.echo(f"fee-node listening on {server.url} chain {genesis.chain_id} head {head.block_number} "
                f"({'automine' if block_time is None else f'{block_time:g}s blocks'}, "
                f"{'datadir ' + str(datadir) if datadir else 'in memory'}, "
-               f"{pending + queued} pooled transactions)", err=True)
+               f"{pending + queued} pooled transactions{joined})", err=True)
     sys.stderr.flush()
     try:
         stop.wait()

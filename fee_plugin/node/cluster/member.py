@@ -9,6 +9,7 @@ the lease is no longer surely ours) resigns; the node re-imports from the log, t
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Callable
 
@@ -30,9 +31,10 @@ class ClusterMember:
     def __init__(self, etcd: str | list[str], chain_id: int, genesis_hash: bytes, node_id: str,
                  rpc_url: str, *, lease_ttl_seconds: int = DEFAULT_TTL_SECONDS,
                  max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, candidate: bool = True,
-                 on_producer_change: Callable[[Leader | None], None] | None = None) -> None:
+                 on_producer_change: Callable[[Leader | None], None] | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.keys = ChainKeys(chain_id, genesis_hash)
-        self.client = EtcdClient(etcd)
+        self.client = EtcdClient(etcd, ssl_context=ssl_context)
         self.node_id = node_id
         self.session = Session(self.client, ttl_seconds=lease_ttl_seconds)
         self.election = Election(self.session, self.keys.election, node_id, rpc_url,
