@@ -7,7 +7,16 @@ from fee_plugin import executor as executor_module
 from fee_plugin.node import ManualClock, Node
 from fee_plugin.node.importer import BlockRejected
 
-from .chain_helpers import ETHER, GENESIS_TIME, USER_KEYS, VAULT, address, calldata, make_genesis, sign
+from .chain_helpers import (
+    ETHER,
+    GENESIS_TIME,
+    USER_KEYS,
+    VAULT,
+    address,
+    calldata,
+    make_genesis,
+    sign,
+)
 from .support.nodes import transfer
 
 SINK = b"\x42" * 20
@@ -131,3 +140,14 @@ def test_an_imported_block_updates_the_pool(pair):
     importer.import_block(block, rlp.encode(block))
     assert importer.pool.get(tx.hash) is None
     assert importer.pool.next_nonce(address(USER_KEYS[0])) == 2
+
+
+def test_a_body_that_is_not_the_headers_is_refused_before_anything_runs(pair):
+    producer, importer, clock = pair
+    block = _next_block(producer, clock)
+    head = importer.chain.get_canonical_head()
+    swapped = block.copy(transactions=block.transactions[:1])
+    with pytest.raises(BlockRejected, match=r"block 2 .* rejected: header\.transaction_root computed "
+                                            r"0x[0-9a-f]{64} from the block's body, block says"):
+        importer.import_block(swapped, rlp.encode(swapped))
+    _assert_unchanged(importer, head)

@@ -15,8 +15,9 @@ import re
 import rlp
 from eth.abc import BlockAPI
 from eth.exceptions import HeaderNotFound
-from eth_utils import ValidationError
+from eth_utils import ValidationError, keccak
 
+from ..block_tries import make_trie_root_and_nodes
 from .builder import BlockBuilder, BuiltBlock
 
 # py-evm's mismatch report: per differing field, " - header.state_root:" then the locally
@@ -65,6 +66,7 @@ def import_block(builder: BlockBuilder, block: BlockAPI, encoded: bytes) -> Buil
         raise BlockRejected(block.number, block.hash, ("timestamp",),
                             f"timestamp {header.timestamp} is not above its parent's "
                             f"{parent.timestamp}")
+    check_body(block)
     with builder.db.block_batch():
         try:
             result = builder.chain.import_block(block)
@@ -74,6 +76,23 @@ def import_block(builder: BlockBuilder, block: BlockAPI, encoded: bytes) -> Buil
         imported = result.imported_block
         receipts = tuple(imported.get_receipts(builder.chain.chaindb))
     return BuiltBlock(imported, receipts, {}, encoded)
+
+
+def check_body(block: BlockAPI) -> None:
+    """The body is the one the header commits to (before anything runs): transactions,
+    uncles and withdrawals hash to the header's roots."""
+    header = block.header
+    bodies = [("header.transaction_root", make_trie_root_and_nodes(block.transactions)[0],
+               header.transaction_root),
+              ("header.uncles_hash", keccak(rlp.encode(block.uncles)), header.uncles_hash)]
+    if hasattr(block, "withdrawals"):
+        bodies.append(("header.withdrawals_root", make_trie_root_and_nodes(block.withdrawals)[0],
+                       header.withdrawals_root))
+    for field, computed, stated in bodies:
+        if computed != stated:
+            raise BlockRejected(block.number, block.hash, (field,),
+                                f"{field} computed 0x{computed.hex()} from the block's body, "
+                                f"block says 0x{stated.hex()}")
 
 
 def _explain(message: str) -> tuple[tuple[str, ...], str]:

@@ -92,9 +92,10 @@ class Follower:
     def _apply(self, logged: LoggedBlock) -> None:
         number, _, block_hash = logged.identity()
         head = self.node.builder.head()
-        if number <= head.block_number:
-            if self.node.chain.get_canonical_block_hash(number) == block_hash:
-                return  # held: this node produced it, or applied it before a restart
+        held = (number <= head.block_number
+                and self.node.chain.get_canonical_block_hash(number) == block_hash)
+        if held:  # this node produced it, or applied it before a restart
+            return
         block = self.node.decode_block(logged.data)
         self._wait_for_clock(number, block.header.timestamp)
         if self._stop.is_set():

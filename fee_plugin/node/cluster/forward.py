@@ -28,7 +28,7 @@ QUEUE_TXS_MAX = 65_536  # beyond this the queue is dropped: the pool resend cove
 RESEND_AFTER_SECONDS = 10.0
 RETRY_PAUSE_SECONDS = 0.2
 IDLE_WAKE_SECONDS = 1.0
-SEND_TIMEOUT_SECONDS = 10.0
+SEND_TIMEOUT_SECONDS = 5.0
 EXPECTED_REFUSALS = ("already known", "nonce too low")
 
 
@@ -47,6 +47,7 @@ class Forwarder:
         self._queue: collections.deque[bytes] = collections.deque()
         self._resend_all = True  # at start: the journal may hold transactions never forwarded
         self._wake = threading.Event()
+        self._rpc: PeerRpc | None = None
         self.forwarded = 0
         self.refused = 0
         self.last_error: str | None = None
@@ -64,6 +65,9 @@ class Forwarder:
         """A new producer may not hold what the last one had: send the whole pool again."""
         with self._lock:
             self._resend_all = True
+        rpc = self._rpc
+        if rpc is not None:  # a send to a stopped producer would wait for its timeout
+            rpc.abort()
         self._wake.set()
 
     def run(self, stop: threading.Event) -> None:
@@ -84,7 +88,7 @@ class Forwarder:
             if rpc is None or rpc.url != leader.rpc_url:
                 if rpc is not None:
                     rpc.close()
-                rpc = PeerRpc(leader.rpc_url, SEND_TIMEOUT_SECONDS)
+                rpc = self._rpc = PeerRpc(leader.rpc_url, SEND_TIMEOUT_SECONDS)
             now = time.monotonic()
             raws = self._take(periodic=now >= next_resend)
             if now >= next_resend:
@@ -95,9 +99,11 @@ class Forwarder:
                 self._send(rpc, raws)
                 self.last_error = None
             except PeerError as err:
+                first_failure = self.last_error is None
                 self.last_error = str(err)
-                log.warning("forwarding %d transactions to %s failed (sent again later): %s",
-                            len(raws), leader.node_id, err)
+                (log.warning if first_failure else log.debug)(
+                    "forwarding %d transactions to %s failed (sent again later): %s",
+                    len(raws), leader.node_id, err)
                 with self._lock:
                     self._resend_all = True
                 rpc.close()

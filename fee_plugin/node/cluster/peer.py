@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import ssl
 import urllib.parse
 from typing import Any
@@ -36,11 +37,22 @@ class PeerRpc:
         self.timeout_seconds = timeout_seconds
         self._ssl_context = ssl_context
         self._conn: http.client.HTTPConnection | None = None
+        self._aborted = False
 
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def abort(self) -> None:
+        """From another thread: cut a request in flight (it fails with PeerError)."""
+        self._aborted = True
+        conn = self._conn
+        if conn is not None and conn.sock is not None:
+            try:
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def _connect(self) -> http.client.HTTPConnection:
         if self._scheme == "https":
@@ -51,6 +63,7 @@ class PeerRpc:
     def post(self, payload: Any) -> Any:
         """POST one JSON-RPC body; the decoded reply (reconnects once if the connection dropped)."""
         body = json.dumps(payload, separators=(",", ":")).encode()
+        self._aborted = False
         for attempt in (1, 2):
             if self._conn is None:
                 self._conn = self._connect()
@@ -60,8 +73,9 @@ class PeerRpc:
                 data = response.read()
             except (OSError, http.client.HTTPException) as err:
                 self.close()
-                if attempt == 2 or not isinstance(err, (http.client.RemoteDisconnected,
-                                                        ConnectionResetError, BrokenPipeError)):
+                dropped = isinstance(err, (http.client.RemoteDisconnected, ConnectionResetError,
+                                           BrokenPipeError))
+                if attempt == 2 or self._aborted or not dropped:
                     raise PeerError(f"{self.url}: {err!r}") from None
                 continue
             try:

@@ -139,11 +139,10 @@ class PeerSync:
         if want != base_hash:
             raise PeerError(f"{peer.url}: its block {first} does not follow this node's block "
                             f"{first - 1} (parent 0x{want.hex()}, ours 0x{base_hash.hex()})")
-        if self.pin is not None and first <= self.pin.number <= last:
-            if expected[self.pin.number] != self.pin.hash:
-                raise PeerError(f"{peer.url}: block {self.pin.number} is "
-                                f"0x{expected[self.pin.number].hex()}, pinned "
-                                f"0x{self.pin.hash.hex()}")
+        pin = self.pin
+        if pin is not None and first <= pin.number <= last and expected[pin.number] != pin.hash:
+            raise PeerError(f"{peer.url}: block {pin.number} is 0x{expected[pin.number].hex()}, "
+                            f"pinned 0x{pin.hash.hex()}")
         return expected
 
     def _fetch(self, peer: PeerRpc, method: str, numbers: list[int]) -> list[bytes]:
