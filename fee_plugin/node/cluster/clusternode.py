@@ -38,6 +38,7 @@ CATCH_UP_SECONDS = 5.0  # a new producer that cannot apply etcd's head in this t
 POLL_SECONDS = 0.02
 ELECTION_POLL_SECONDS = 0.2
 JOIN_RETRY_SECONDS = 1.0
+JOIN_TIMEOUT_SECONDS = 60.0  # how long a starting node waits for etcd
 THREAD_JOIN_SECONDS = 10.0
 COMPACT_EVERY_MAX = 1000
 
@@ -62,9 +63,10 @@ class ClusterNode(Node):
 
     # -- joining --------------------------------------------------------------------------
 
-    def join(self, rpc_url: str, timeout_seconds: float = 60.0) -> None:
+    def join(self, rpc_url: str, timeout_seconds: float | None = None) -> None:
         """Take a lease, publish `rpc_url`, start following, forwarding and (once caught up)
         campaigning. Waits for etcd up to `timeout_seconds` (EtcdError after that)."""
+        timeout_seconds = JOIN_TIMEOUT_SECONDS if timeout_seconds is None else timeout_seconds
         cluster = self.cluster
         genesis_hash = self.chain.get_canonical_block_header_by_number(0).hash
         member = ClusterMember(list(cluster.etcd), self.genesis.chain_id, genesis_hash,
@@ -74,8 +76,9 @@ class ClusterNode(Node):
                                ssl_context=cluster.ssl_context())
         deadline = time.monotonic() + timeout_seconds
         while True:
+            remaining = max(0.1, min(member.client.timeout_seconds, deadline - time.monotonic()))
             try:
-                member.client.get(member.keys.head)
+                member.client.get(member.keys.head, timeout_seconds=remaining)
                 break
             except EtcdError as err:
                 if time.monotonic() > deadline:

@@ -1,0 +1,99 @@
+"""ClusterNode in process, on real etcd members: forwarding, "pending" on a follower, the
+status it reports, and a graceful hand-over."""
+from __future__ import annotations
+
+import copy
+import itertools
+import threading
+import time
+
+import pytest
+
+from fee_plugin.genesis import load_genesis
+from fee_plugin.node.cluster.clusternode import ClusterNode
+from fee_plugin.node.cluster.config import ClusterConfig
+from fee_plugin.node.rpc import HttpServer, RpcApi
+
+from .chain_helpers import ETHER, USER_KEYS, VAULT, address, calldata, genesis_dict, sign
+from .support.etcd import wait_until
+
+_chain_ids = itertools.count(7100)
+
+
+class Member:
+    """A ClusterNode with its RPC server and producer thread."""
+
+    def __init__(self, genesis, urls, node_id) -> None:
+        self.node = ClusterNode(genesis, cluster=ClusterConfig(etcd=tuple(urls), node_id=node_id))
+        self.server = HttpServer(RpcApi(self.node), "127.0.0.1", 0).start()
+        self.node.join(self.server.url)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.node.run_producer, args=(self.stop,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.stop()
+        self.thread.join(10)
+        self.node.close()
+
+
+@pytest.fixture
+def pair(etcd_devnet):
+    raw = genesis_dict(consumption="upfront")
+    raw["config"]["chainId"] = next(_chain_ids)
+    genesis = load_genesis(copy.deepcopy(raw))
+    members = [Member(genesis, etcd_devnet.client_urls, f"org{i}") for i in range(2)]
+    try:
+        wait_until(lambda: any(m.node.member.fence for m in members), 10, "a producer")
+        producer = next(m for m in members if m.node.member.fence)
+        follower = next(m for m in members if m is not producer)
+        yield producer, follower
+    finally:
+        for member in members:
+            member.close()
+
+
+def _deposit(member, key, nonce=0):
+    node = member.node
+    return sign(node.chain, key, VAULT, value=ETHER, data=calldata("deposit"), gas=300_000,
+                nonce=nonce, chain_id=node.genesis.chain_id)
+
+
+def test_a_follower_forwards_to_the_producer_and_pending_is_its_own_pool(pair):
+    producer, follower = pair
+    tx = _deposit(follower, USER_KEYS[0])
+    follower.node.send_transaction(tx)
+    assert follower.node.pool.next_nonce(address(USER_KEYS[0])) == 1  # latest + its own pool
+    wait_until(lambda: producer.node.pool.get(tx.hash) is not None
+               or producer.node.chain.get_canonical_head().block_number > 0, 5, "forwarded")
+    wait_until(lambda: follower.node.chain.get_canonical_head().block_number >= 1, 10, "mined")
+    number, _ = follower.node.chain.chaindb.get_transaction_index(tx.hash)
+    assert producer.node.chain.get_canonical_block_hash(number) == \
+        follower.node.chain.get_canonical_block_hash(number)
+    wait_until(lambda: follower.node.pool.get(tx.hash) is None, 5, "the mined one out of the pool")
+    assert follower.node.forwarder.forwarded >= 1
+
+
+def test_cluster_status_names_roles_producer_and_lag(pair):
+    producer, follower = pair
+    producer.node.send_transaction(_deposit(producer, USER_KEYS[1]))
+    wait_until(lambda: follower.node.chain.get_canonical_head().block_number >= 1, 10, "a block")
+    ours, theirs = producer.node.cluster_status(), follower.node.cluster_status()
+    assert (ours["role"], theirs["role"]) == ("producer", "follower")
+    assert ours["producer"] == theirs["producer"] == ours["nodeId"]
+    assert theirs["producerUrl"] == producer.server.url
+    assert theirs["lagBlocks"] == 0 and theirs["head"] == theirs["localHead"] >= 1
+    assert theirs["etcdRoundTripMs"] > 0 and theirs["halted"] is None
+    assert theirs["stateRoot"] == ours["stateRoot"]
+
+
+def test_a_producer_that_stops_cleanly_hands_over_at_once(pair):
+    producer, follower = pair
+    started = time.monotonic()
+    producer.close()  # resigns and revokes its lease: no waiting for the lease to expire
+    wait_until(lambda: follower.node.member.fence is not None, 2, "the follower elected")
+    assert time.monotonic() - started < 2
+    follower.node.send_transaction(_deposit(follower, USER_KEYS[2]))
+    wait_until(lambda: follower.node.chain.get_canonical_head().block_number >= 1, 10,
+               "a block of the new producer")
