@@ -10,7 +10,7 @@ import click
 
 from ..cli_support import CliError
 from .blocklog import DEFAULT_MAX_REQUEST_BYTES
-from .config import DEFAULT_KEEP_BLOCKS, ClusterConfig
+from .config import DEFAULT_KEEP_BLOCKS, DEFAULT_MAX_FOLLOWER_LAG, ClusterConfig
 from .session import DEFAULT_TTL_SECONDS
 from .sync import Pin
 
@@ -30,6 +30,9 @@ CLUSTER_OPTIONS = [
                  help="the members' --max-request-bytes: every block must fit one request"),
     click.option("--etcd-lease-ttl", type=click.IntRange(1, 60), default=DEFAULT_TTL_SECONDS,
                  show_default=True, help="seconds of the node's etcd lease: bounds failover"),
+    click.option("--max-follower-lag", type=click.IntRange(0), default=DEFAULT_MAX_FOLLOWER_LAG,
+                 show_default=True, help="admission waits (up to 2 s) while this node, or on "
+                 "the producer a live follower, is more blocks behind; 0: never"),
     click.option("--etcd-cacert", type=_CERT, help="CA certificate of the etcd members (https)"),
     click.option("--etcd-cert", type=_CERT, help="this node's client certificate for etcd"),
     click.option("--etcd-key", type=_CERT, help="the client certificate's private key"),
@@ -63,6 +66,7 @@ def cluster_config(flags: dict) -> ClusterConfig | None:
             node_id=flags["node_id"], advertise_url=flags.get("advertise_url"),
             keep_blocks=flags["etcd_keep"], max_request_bytes=flags["etcd_max_request_bytes"],
             lease_ttl_seconds=flags["etcd_lease_ttl"], sync_pin=pin,
+            max_follower_lag=flags["max_follower_lag"],
             etcd_cacert=flags.get("etcd_cacert"), etcd_cert=flags.get("etcd_cert"),
             etcd_key=flags.get("etcd_key"))
     except ValueError as err:

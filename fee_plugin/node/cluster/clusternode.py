@@ -30,6 +30,7 @@ from .follower import Follower
 from .forward import Forwarder
 from .member import ClusterMember, NotProducer
 from .peer import PeerRpc
+from .pressure import Backpressure
 from .sync import PeerSync
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,10 @@ POLL_SECONDS = 0.02
 ELECTION_POLL_SECONDS = 0.2
 JOIN_RETRY_SECONDS = 1.0
 JOIN_TIMEOUT_SECONDS = 60.0  # how long a starting node waits for etcd
-THREAD_JOIN_SECONDS = 10.0
+THREAD_JOIN_SECONDS = 2.0  # then go on: the producer lock keeps the database safe
+CLOSE_ETCD_TIMEOUT_SECONDS = 1.0  # etcd calls while stopping: a dead etcd must not hold it up
 COMPACT_EVERY_MAX = 1000
+ADMISSION_WAIT_SECONDS = 2.0  # back-pressure: the longest an admission waits (pressure.py)
 
 
 class ClusterNode(Node):
@@ -51,6 +54,7 @@ class ClusterNode(Node):
         self.member: ClusterMember | None = None
         self.follower: Follower | None = None
         self.forwarder: Forwarder | None = None
+        self.pressure: Backpressure | None = None
         self.halted: str | None = None
         self.terms = 0  # producer terms served since start
         self._campaigning = False
@@ -91,8 +95,14 @@ class ClusterNode(Node):
         self.follower = Follower(self, member.blocks, history, self.halt)
         self.forwarder = Forwarder(self.pool, cluster.node_id, lambda: member.producer,
                                    lambda: member.fence is not None)
+        self.pressure = Backpressure(self, member.blocks, member.registry.peers,
+                                     lambda: member.fence is not None,
+                                     limit_blocks=cluster.max_follower_lag,
+                                     wait_seconds=ADMISSION_WAIT_SECONDS)
+        self.listeners.append(self.pressure.notify)
         self._spawn("follower", self.follower.run)
         self._spawn("forwarder", self.forwarder.run, self._stop)
+        self._spawn("backpressure", self.pressure.run, self._stop)
 
     def _spawn(self, name: str, target, *args) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -105,6 +115,8 @@ class ClusterNode(Node):
         if self.halted is not None:
             raise TxRejected(f"this node has halted ({self.halted}); send to another node",
                              reason="halted")
+        if self.pressure is not None:
+            self.pressure.wait()
         tx_hash = super().submit(raw)
         if self.forwarder is not None:
             self.forwarder.submit(raw)
@@ -137,6 +149,12 @@ class ClusterNode(Node):
             super().run_producer(term_stop)
             term_stop.set()
             log.warning("no longer producing")
+
+    def produce(self, force_empty: bool = False):
+        """Seal a block, once the followers hold enough of the last ones (pressure.py)."""
+        if self.pressure is not None:
+            self.pressure.wait_followers()
+        return super().produce(force_empty)
 
     def _end_terms_on(self, stop: threading.Event) -> None:
         stop.wait()
@@ -278,6 +296,8 @@ class ClusterNode(Node):
             "terms": self.terms,
             "forwarded": forwarder.forwarded if forwarder else 0,
             "forwardError": forwarder.last_error if forwarder else None,
+            "admissionWaits": self.pressure.waits if self.pressure else 0,
+            "sealWaits": self.pressure.seal_waits if self.pressure else 0,
             "etcdKeepBlocks": self.cluster.keep_blocks,
         })
         return status
@@ -289,6 +309,8 @@ class ClusterNode(Node):
         once), then close the node."""
         self._stop.set()
         self._term_stop.set()
+        if self.member is not None:
+            self.member.client.timeout_seconds = CLOSE_ETCD_TIMEOUT_SECONDS
         if self.follower is not None:
             self.follower.stop()
         for thread in self._threads:

@@ -12,6 +12,7 @@ from .sync import Pin
 # etcd keeps the last K blocks: at the builder's default cap (1 MB) the worst case is 1 GB,
 # inside etcd's default 2 GiB quota; older blocks come from peers.
 DEFAULT_KEEP_BLOCKS = 1000
+DEFAULT_MAX_FOLLOWER_LAG = 2
 NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # A block's RLP is its transactions plus the header and a few bytes per transaction; the
 # builder counts 600 bytes of header and the transactions' own bytes.
@@ -33,6 +34,7 @@ class ClusterConfig:
     keep_blocks: int = DEFAULT_KEEP_BLOCKS  # 0: etcd keeps every block
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES  # the members' --max-request-bytes
     lease_ttl_seconds: int = DEFAULT_TTL_SECONDS
+    max_follower_lag: int = DEFAULT_MAX_FOLLOWER_LAG  # back-pressure (pressure.py); 0: off
     sync_pin: Pin | None = None
     etcd_cacert: str | None = None
     etcd_cert: str | None = None
@@ -45,6 +47,8 @@ class ClusterConfig:
             raise ValueError(f"node id {self.node_id!r}: 1-64 letters, digits, '.', '_' or '-'")
         if self.keep_blocks < 0:
             raise ValueError(f"--etcd-keep {self.keep_blocks} < 0")
+        if self.max_follower_lag < 0:
+            raise ValueError(f"--max-follower-lag {self.max_follower_lag} < 0")
         if (self.etcd_cert is None) != (self.etcd_key is None):
             raise ValueError("--etcd-cert and --etcd-key go together")
         uses_tls = any(url.strip().startswith("https://") for url in self.etcd)

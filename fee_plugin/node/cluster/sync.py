@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import rlp
 from eth_hash.auto import keccak
 
-from ..importer import BlockRejected
+from ..importer import BlockRejected, check_body
 from ..node import Node
 from .blocklog import block_identity
 from .peer import PeerError, PeerRpc
@@ -114,7 +114,9 @@ class PeerSync:
         the peer's doing (PeerError); any other mismatch means the cluster's own history does
         not reproduce here, and BlockRejected halts the node."""
         try:
-            self.node.import_block(self.node.decode_block(data), data)
+            block = self.node.decode_block(data)
+            check_body(block)
+            self.node.import_block(block, data)
         except BlockRejected as err:
             if set(err.fields) & BODY_FIELDS:
                 raise PeerError(f"{peer.url}: block {number}'s body does not match its "
