@@ -213,3 +213,26 @@ def test_blocks_the_node_already_holds_are_skipped():
 
 def test_peer_error_names_the_peer():
     assert "http://x" in str(PeerError("http://x: refused"))
+
+
+def test_back_pressure_counts_live_keeping_up_followers_and_waits_bounded():
+    from fee_plugin.node.cluster import pressure
+
+    node = chain_of(10)  # head 10
+    bp = pressure.Backpressure(node, None, dict, lambda: True, limit_blocks=2, wait_seconds=0.3)
+    now = time.monotonic()
+    bp._peer_heads = {"slow": (8, now), "dead": (1, now - 10), "syncing": (0, now)}
+    assert bp.followers_lag_blocks() == 2  # dead: stale sample; syncing: too far to count
+    started = time.monotonic()
+    bp.wait_followers()  # sealing block 11 would leave "slow" 3 behind: waits, bounded
+    assert 0.25 <= time.monotonic() - started < 2 and bp.seal_waits == 1
+    bp._peer_heads["slow"] = (9, time.monotonic())
+    started = time.monotonic()
+    bp.wait_followers()
+    assert time.monotonic() - started < 0.1 and bp.seal_waits == 1
+    off = pressure.Backpressure(node, None, dict, lambda: True, limit_blocks=0, wait_seconds=5)
+    off._peer_heads = {"slow": (0, time.monotonic())}
+    started = time.monotonic()
+    off.wait()
+    off.wait_followers()
+    assert time.monotonic() - started < 0.1
