@@ -21,16 +21,36 @@ thread-safe); a watch has its own connection.
 """
 from __future__ import annotations
 
-import base64
 import http.client
 import json
-import socket
 import ssl
 import threading
 import time
-import urllib.parse
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+
+from .etcd_wire import (  # noqa: F401 - the wire shapes are part of this module's API
+    REQUEST_HEADERS,
+    RETRIABLE_CODES,
+    EtcdCompacted,
+    EtcdError,
+    EtcdRequestError,
+    EtcdUnavailable,
+    KeyValue,
+    RangeResult,
+    TxnResult,
+    WatchBatch,
+    WatchEvent,
+    b64,
+    compare_create_revision,
+    compare_value,
+    delete_op,
+    parse_endpoints,
+    prefix_end,
+    put_op,
+    range_op,
+    unb64,
+)
+from .watch import WATCH_IDLE_TIMEOUT_SECONDS, WatchStream
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
 # A write sent to a member just as its leader died is held until etcd's own timeout (~7 s):
@@ -38,166 +58,6 @@ DEFAULT_TIMEOUT_SECONDS = 5.0
 # the leader ~1.3-1.6 s with 0.3-0.5 s here, 2-3 s with 1 s, 5 s with 5 s).
 DEFAULT_ATTEMPT_TIMEOUT_SECONDS = 0.5
 RETRY_PAUSE_SECONDS = 0.05
-WATCH_IDLE_TIMEOUT_SECONDS = 5.0
-WATCH_LINE_BYTES_MAX = 64 * 1024 * 1024
-# hasleader: a member that has lost its Raft leader refuses at once ("no leader") instead of
-# holding the request until etcd's own timeout, and never serves a minority partition's view.
-REQUEST_HEADERS = {"Content-Type": "application/json", "Grpc-Metadata-hasleader": "true"}
-# gRPC codes the gateway passes through for a member without a leader, a proposal that timed
-# out, or a leader change: try another member.
-RETRIABLE_CODES = frozenset({4, 14})
-
-
-class EtcdError(Exception):
-    """Base of the errors this client raises."""
-
-
-class EtcdUnavailable(EtcdError):
-    """No member answered in time; a write's outcome is unknown (read it back to know)."""
-
-
-class EtcdRequestError(EtcdError):
-    """etcd answered with an error that retrying would not change (e.g. request too large)."""
-
-    def __init__(self, path: str, code: int, message: str) -> None:
-        super().__init__(f"etcd {path}: {message} (code {code})")
-        self.path = path
-        self.code = code
-        self.message = message
-
-
-class EtcdCompacted(EtcdError):
-    """The revision asked for is older than etcd's compacted history."""
-
-    def __init__(self, revision: int, compact_revision: int | None = None) -> None:
-        kept = f" (etcd keeps history from revision {compact_revision})" if compact_revision else ""
-        super().__init__(f"revision {revision} is compacted{kept}")
-        self.revision = revision
-        self.compact_revision = compact_revision
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def unb64(text: str) -> bytes:
-    return base64.b64decode(text)
-
-
-def prefix_end(prefix: bytes) -> bytes:
-    """The range_end that makes [prefix, range_end) every key starting with `prefix`."""
-    trimmed = prefix.rstrip(b"\xff")
-    assert trimmed, "a prefix of only 0xff bytes has no range end"
-    return trimmed[:-1] + bytes([trimmed[-1] + 1])
-
-
-@dataclass(frozen=True)
-class KeyValue:
-    key: bytes
-    value: bytes
-    create_revision: int
-    mod_revision: int
-    version: int
-    lease: int
-
-    @classmethod
-    def from_json(cls, kv: dict) -> KeyValue:
-        return cls(unb64(kv["key"]), unb64(kv.get("value", "")),
-                   int(kv.get("create_revision", 0)), int(kv.get("mod_revision", 0)),
-                   int(kv.get("version", 0)), int(kv.get("lease", 0)))
-
-
-@dataclass(frozen=True)
-class RangeResult:
-    kvs: tuple[KeyValue, ...]
-    revision: int
-    more: bool
-    count: int
-
-    @classmethod
-    def from_json(cls, answer: dict, revision: int) -> RangeResult:
-        kvs = tuple(KeyValue.from_json(kv) for kv in answer.get("kvs", ()))
-        return cls(kvs, revision, bool(answer.get("more", False)), int(answer.get("count", 0)))
-
-
-@dataclass(frozen=True)
-class TxnResult:
-    succeeded: bool
-    revision: int
-    responses: tuple[dict, ...]
-
-    def range(self, index: int) -> RangeResult:
-        """The answer of the `index`-th operation of the branch that ran, a range."""
-        return RangeResult.from_json(self.responses[index]["response_range"], self.revision)
-
-
-@dataclass(frozen=True)
-class WatchEvent:
-    kind: str  # "PUT" or "DELETE"
-    kv: KeyValue
-
-
-@dataclass(frozen=True)
-class WatchBatch:
-    revision: int
-    events: tuple[WatchEvent, ...]
-
-
-# Transaction pieces, in the gateway's JSON shape.
-def compare_value(key: bytes, value: bytes) -> dict:
-    return {"key": b64(key), "target": "VALUE", "result": "EQUAL", "value": b64(value)}
-
-
-def compare_create_revision(key: bytes, revision: int) -> dict:
-    """Key exists with this create revision (revision 0: the key does not exist)."""
-    return {"key": b64(key), "target": "CREATE", "result": "EQUAL",
-            "create_revision": str(revision)}
-
-
-def put_op(key: bytes, value: bytes, lease: int = 0) -> dict:
-    put = {"key": b64(key), "value": b64(value)}
-    if lease:
-        put["lease"] = str(lease)
-    return {"request_put": put}
-
-
-def range_op(key: bytes, range_end: bytes | None = None) -> dict:
-    request = {"key": b64(key)}
-    if range_end is not None:
-        request["range_end"] = b64(range_end)
-    return {"request_range": request}
-
-
-def delete_op(key: bytes) -> dict:
-    return {"request_delete_range": {"key": b64(key)}}
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    url: str
-    scheme: str
-    host: str
-    port: int
-
-    @classmethod
-    def parse(cls, url: str) -> Endpoint:
-        parts = urllib.parse.urlsplit(url.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"etcd endpoint {url!r} is not http(s)://host:port")
-        port = parts.port or 2379
-        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        return cls(f"{parts.scheme}://{host}:{port}", parts.scheme, parts.hostname, port)
-
-
-def parse_endpoints(urls: str | Sequence[str]) -> tuple[Endpoint, ...]:
-    """`"URL,URL"` or a list of URLs -> endpoints (at least one, no duplicates)."""
-    items = urls.split(",") if isinstance(urls, str) else list(urls)
-    endpoints = tuple(Endpoint.parse(url) for url in items if url.strip())
-    if not endpoints:
-        raise ValueError("no etcd endpoint given")
-    if len({e.url for e in endpoints}) != len(endpoints):
-        raise ValueError(f"duplicate etcd endpoints in {[e.url for e in endpoints]}")
-    return endpoints
 
 
 class EtcdClient:
@@ -392,124 +252,3 @@ class EtcdClient:
         """A watch of [key, range_end) from `start_revision` on the first member that takes it."""
         return WatchStream(self, key, range_end, start_revision,
                            idle_timeout_seconds=idle_timeout_seconds)
-
-
-class WatchStream:
-    """One watch request held open on one member; iterate for batches, close() from any thread.
-
-    Iteration ends quietly after close(); it raises EtcdCompacted when `start_revision` is older
-    than etcd's history, and EtcdUnavailable when the stream breaks (member gone, no data for
-    `idle_timeout_seconds`, member lost its leader). Resume with a new watch from the revision
-    after the last batch seen: nothing is lost or repeated.
-    """
-
-    def __init__(self, client: EtcdClient, key: bytes, range_end: bytes | None,
-                 start_revision: int, *, idle_timeout_seconds: float) -> None:
-        assert start_revision >= 1, f"watch start revision {start_revision} < 1"
-        self.client = client
-        self.start_revision = start_revision
-        self.idle_timeout_seconds = idle_timeout_seconds
-        self._create = {"key": b64(key), "start_revision": str(start_revision),
-                        "progress_notify": True}
-        if range_end is not None:
-            self._create["range_end"] = b64(range_end)
-        self._closed = threading.Event()
-        self._conn: http.client.HTTPConnection | None = None
-        self._response: http.client.HTTPResponse | None = None
-        self.endpoint: str | None = None
-
-    def close(self) -> None:
-        """End the iteration, waking a reader blocked on the socket."""
-        self._closed.set()
-        conn = self._conn
-        if conn is not None and conn.sock is not None:
-            try:
-                conn.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    @property
-    def closed(self) -> bool:
-        return self._closed.is_set()
-
-    def _open(self) -> None:
-        """Send the watch request to the first member that confirms it, within the deadline."""
-        client = self.client
-        deadline = time.monotonic() + client.timeout_seconds
-        payload = json.dumps({"create_request": self._create}).encode()
-        failures = []
-        index = client._preferred
-        for _ in range(len(client.endpoints)):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self.closed:
-                break
-            conn = client.connect(index, min(remaining, client.attempt_timeout_seconds))
-            self._conn = conn
-            try:
-                conn.request("POST", "/v3/watch", payload, REQUEST_HEADERS)
-                response = conn.getresponse()
-                if response.status != 200:
-                    raise http.client.HTTPException(f"HTTP {response.status}: "
-                                                    f"{response.read(200)!r}")
-                self._response = response
-                self.endpoint = client.endpoints[index].url
-                return
-            except (OSError, http.client.HTTPException) as exc:
-                failures.append(f"{client.endpoints[index].url}: {exc!r}")
-                conn.close()
-                index = (index + 1) % len(client.endpoints)
-        if self.closed:
-            return
-        raise EtcdUnavailable(f"etcd watch: no member took it ({'; '.join(failures)})")
-
-    def _lines(self) -> Iterator[bytes]:
-        buffer = b""
-        response = self._response
-        assert response is not None
-        while True:
-            newline = buffer.find(b"\n")
-            if newline >= 0:
-                line, buffer = buffer[:newline], buffer[newline + 1:]
-                if line.strip():
-                    yield line
-                continue
-            if len(buffer) > WATCH_LINE_BYTES_MAX:
-                raise EtcdUnavailable(f"etcd watch: message over {WATCH_LINE_BYTES_MAX} bytes")
-            chunk = response.read1(1 << 16)
-            if not chunk:
-                raise EtcdUnavailable(f"etcd watch: stream from {self.endpoint} ended")
-            buffer += chunk
-
-    def __iter__(self) -> Iterator[WatchBatch]:
-        try:
-            self._open()
-            if self.closed:
-                return
-            self._conn.sock.settimeout(self.idle_timeout_seconds)
-            for line in self._lines():
-                message = json.loads(line)
-                if "error" in message:
-                    error = message["error"]
-                    raise EtcdUnavailable(f"etcd watch on {self.endpoint}: "
-                                          f"{error.get('message', error)}")
-                result = message["result"]
-                compact_revision = int(result.get("compact_revision", 0))
-                if compact_revision:
-                    raise EtcdCompacted(self.start_revision, compact_revision)
-                if result.get("canceled"):
-                    raise EtcdUnavailable(f"etcd watch on {self.endpoint} canceled: "
-                                          f"{result.get('cancel_reason', '')}")
-                if result.get("created"):
-                    continue
-                events = tuple(WatchEvent(e.get("type", "PUT"), KeyValue.from_json(e["kv"]))
-                               for e in result.get("events", ()))
-                yield WatchBatch(int(result["header"]["revision"]), events)
-        except EtcdUnavailable:
-            if not self.closed:
-                raise
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            if not self.closed:
-                raise EtcdUnavailable(f"etcd watch on {self.endpoint} broke: {exc!r}") from exc
-        finally:
-            if self._conn is not None:
-                self._conn.close()
