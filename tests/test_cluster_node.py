@@ -97,3 +97,16 @@ def test_a_producer_that_stops_cleanly_hands_over_at_once(pair):
     follower.node.send_transaction(_deposit(follower, USER_KEYS[2]))
     wait_until(lambda: follower.node.chain.get_canonical_head().block_number >= 1, 10,
                "a block of the new producer")
+
+
+def test_a_second_node_with_a_live_nodes_id_is_refused(pair, etcd_devnet):
+    producer, _ = pair
+    twin = ClusterNode(producer.node.genesis,
+                       cluster=ClusterConfig(etcd=tuple(etcd_devnet.client_urls),
+                                             node_id=producer.node.cluster.node_id))
+    try:
+        with pytest.raises(ValueError, match=f"node id {producer.node.cluster.node_id} is in use "
+                                             f"by a live node at {producer.server.url}"):
+            twin.join("http://127.0.0.1:1")
+    finally:
+        twin.close()

@@ -80,7 +80,7 @@ def join_cluster(node, server_url: str) -> str:
     cluster = node.cluster
     try:
         node.join(cluster.advertise_url or server_url)
-    except (EtcdError, OSError) as err:
+    except (EtcdError, OSError, ValueError) as err:
         raise CliError(f"cannot join the cluster through etcd {','.join(cluster.etcd)}: {err}") from None
     return (f"cluster node {cluster.node_id}, etcd {len(cluster.etcd)} endpoint(s), "
             f"keeps {cluster.keep_blocks or 'all'} blocks")

@@ -89,6 +89,10 @@ class ClusterNode(Node):
                     raise
                 log.warning("etcd not reachable yet (%s); retrying", err)
                 self._stop.wait(JOIN_RETRY_SECONDS)
+        taken = member.registry.nodes().get(cluster.node_id)
+        if taken is not None and taken != rpc_url:
+            raise ValueError(f"node id {cluster.node_id} is in use by a live node at {taken}: "
+                             f"every node needs its own --node-id")
         member.start()
         self.member = member
         history = PeerSync(self, member.registry.peers, pin=cluster.sync_pin, connect=PeerRpc)
