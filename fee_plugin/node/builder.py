@@ -59,6 +59,8 @@ def order_candidates(runs: Dict[bytes, List[PoolTx]], base_fee_wei: int):
 
 
 class BlockBuilder:
+    order_candidates = staticmethod(order_candidates)  # the pending block's builder caps it in time
+
     def __init__(self, genesis: Genesis, db, max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES) -> None:
         self.genesis = genesis
         self.db = db
@@ -91,7 +93,7 @@ class BlockBuilder:
         gas_limit = header.gas_limit
         applied, receipts, invalid = [], [], {}
         size = 600  # header and list overhead
-        order = order_candidates(runs, header.base_fee_per_gas)
+        order = self.order_candidates(runs, header.base_fee_per_gas)
         keep = None
         while True:
             try:

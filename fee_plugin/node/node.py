@@ -49,6 +49,7 @@ class Node:
         self.pool = TxPool(pool_config, self._context(), self.journal, now=self.clock.now)
         self.blocks = BlockCache()  # recent blocks and receipts, for the RPC
         self.listeners: List[Callable[[BuiltBlock], None]] = []  # called after each block
+        self.tx_listeners: List[Callable[[SignedTransactionAPI], None]] = []  # after each accepted tx
         self.commit_hook: Optional[Callable[[BuiltBlock], bool]] = None
         self._produce_lock = threading.Lock()
         if self.journal is not None:
@@ -77,7 +78,13 @@ class Node:
                              f"{self.pool.config.max_tx_bytes}", reason="size")
         tx = self.decode_transaction(raw)
         check_static(tx, len(raw), self.pool.config.max_tx_bytes, self.pool.context)
-        return self.pool.add(tx, raw)
+        tx_hash = self.pool.add(tx, raw)
+        for listener in list(self.tx_listeners):
+            try:
+                listener(tx)
+            except Exception:  # a broken subscriber must not refuse the transaction
+                log.exception("transaction listener failed")
+        return tx_hash
 
     def send_transaction(self, tx: SignedTransactionAPI) -> bytes:
         return self.submit(tx.encode())

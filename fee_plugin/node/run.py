@@ -41,6 +41,14 @@ def open_db(datadir: Path):
 @click.option("--memory", is_flag=True, help="keep the chain in memory only (nothing survives a restart)")
 @click.option("--host", default="127.0.0.1", show_default=True, help="interface to bind")
 @click.option("--port", default=8545, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port")
+@click.option("--ws-port", type=click.IntRange(0, 65535),
+              help="also serve JSON-RPC and WebSocket on this port [default: WebSocket on --port]")
+@click.option("--http-corsdomain", default="", help="comma-separated origins a browser page may call "
+              "from (`*`: any) [default: none]")
+@click.option("--http-vhosts", default="localhost", show_default=True,
+              help="comma-separated Host names accepted on HTTP (`*`: any; IP addresses always)")
+@click.option("--ws-origins", default="", help="comma-separated Origins accepted on WebSocket "
+              "upgrades (`*`: any) [default: http://localhost and http://<hostname>]")
 @click.option("--block-time", type=click.FloatRange(min=1), help="seal every N seconds, empty blocks too "
               "[default: seal when there is work, at most one block a second]")
 @click.option("--rpc-gas-cap", default=50_000_000, show_default=True, type=click.IntRange(21_000),
@@ -57,13 +65,14 @@ def open_db(datadir: Path):
               help="byte cap of a block's transactions")
 @click.option("-v", "--verbose", is_flag=True, help="log every block and dropped transaction")
 def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, port: int,
-        block_time: Optional[float], rpc_gas_cap: int, rpc_evm_timeout: float, rpc_call_workers: int,
+        ws_port: Optional[int], http_corsdomain: str, http_vhosts: str, ws_origins: str, block_time: Optional[float], rpc_gas_cap: int, rpc_evm_timeout: float, rpc_call_workers: int,
         txpool_account_slots: int, txpool_global_slots: int, max_block_bytes: int, verbose: bool) -> None:
     """Start a node with JSON-RPC over HTTP."""
     from ..chain import GenesisMismatchError
     from .node import Node
     from .pool import PoolConfig
     from .rpc import HttpServer, RpcApi, RpcLimits
+    from .rpc.cors import AccessRules, split_list
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -81,7 +90,8 @@ def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, por
         raise CliError(f"{err}; use another --datadir or the genesis that created it") from None
     limits = RpcLimits(gas_cap=rpc_gas_cap, evm_timeout_seconds=rpc_evm_timeout,
                        call_workers=rpc_call_workers)
-    server = HttpServer(RpcApi(node, limits), host, port)
+    access = AccessRules(split_list(http_corsdomain), split_list(http_vhosts), split_list(ws_origins))
+    server = HttpServer(RpcApi(node, limits), host, port, access, ws_port)
     stop = threading.Event()
     producer = threading.Thread(target=node.run_producer, args=(stop,), name="producer", daemon=True)
 
@@ -101,7 +111,7 @@ def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, por
     click.echo(f"fee-node listening on {server.url} chain {genesis.chain_id} head {head.block_number} "
                f"({'automine' if block_time is None else f'{block_time:g}s blocks'}, "
                f"{'datadir ' + str(datadir) if datadir else 'in memory'}, "
-               f"{pending + queued} pooled transactions)", err=True)
+               f"{pending + queued} pooled transactions; WebSocket {server.ws_url})", err=True)
     sys.stderr.flush()
     try:
         stop.wait()

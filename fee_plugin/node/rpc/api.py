@@ -9,6 +9,8 @@ import logging
 from typing import Any, Callable, Dict, List, Optional
 
 from ..node import Node
+from .access_list import AccessListMethods
+from .block_methods import BlockMethods
 from .chain_methods import ChainMethods
 from .errors import (
     INTERNAL_ERROR,
@@ -22,12 +24,16 @@ from .errors import (
 )
 from .limits import RpcLimits, check_depth, start_request
 from .log_methods import FeeMethods
-from .tx_methods import TransactionMethods
+from .net_methods import NetMethods
+from .proof import ProofMethods
+from .subscriptions import SubscriptionMethods
+from .txpool_methods import TxPoolMethods
 
 log = logging.getLogger("fee_plugin.node.rpc")
 
 
-class RpcApi(ChainMethods, TransactionMethods, FeeMethods):
+class RpcApi(ChainMethods, BlockMethods, AccessListMethods, FeeMethods,
+             SubscriptionMethods, ProofMethods, NetMethods, TxPoolMethods):
     """Method name -> handler; every handler takes the JSON params list."""
 
     def __init__(self, node: Node, limits: RpcLimits = RpcLimits()) -> None:

@@ -4,7 +4,8 @@ aiohttp (maintained, asyncio, HTTP/1.1 keep-alive with TCP_NODELAY and one write
 response, and WebSocket on the same port) accepts connections on one event loop thread;
 request bodies are handed to a bounded pool of worker threads, because py-evm reads are
 blocking Python. When every worker is busy and the backlog is full, a request is answered
-at once with a "busy" error instead of queueing without bound.
+at once with a "busy" error instead of queueing without bound. WebSocket upgrades of GET /
+are served by ws.py (also on `ws_port` when given); cors.py checks hosts and origins.
 """
 import asyncio
 import json
@@ -16,7 +17,9 @@ from typing import Optional
 from aiohttp import web
 
 from .api import RpcApi
+from .cors import AccessRules, access_middleware, is_websocket_upgrade
 from .errors import INVALID_REQUEST, LIMIT_EXCEEDED, RpcError, error_response
+from .ws import WsEndpoint
 
 log = logging.getLogger("fee_plugin.node.rpc.http")
 
@@ -29,11 +32,14 @@ def _json_body(obj) -> bytes:
 
 
 class HttpServer:
-    def __init__(self, api: RpcApi, host: str = "127.0.0.1", port: int = 8545) -> None:
+    def __init__(self, api: RpcApi, host: str = "127.0.0.1", port: int = 8545,
+                 access: AccessRules = AccessRules(), ws_port: Optional[int] = None) -> None:
         self.api = api
         self.host, self.port = host, port
+        self.access, self.ws_port = access, ws_port
         limits = api.limits
         self._executor = ThreadPoolExecutor(limits.workers, thread_name_prefix="rpc")
+        self.websockets = WsEndpoint(api, self._executor)
         self._max_in_flight = limits.workers * BACKLOG_PER_WORKER
         self._in_flight = 0
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -45,6 +51,10 @@ class HttpServer:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.ws_port or self.port}"
 
     # -- handlers ---------------------------------------------------------------------------
 
@@ -66,7 +76,9 @@ class HttpServer:
             self._in_flight -= 1
         return web.Response(body=reply or b"", content_type="application/json")
 
-    async def _get(self, request: web.Request) -> web.Response:
+    async def _get(self, request: web.Request) -> web.StreamResponse:
+        if is_websocket_upgrade(request):
+            return await self.websockets.handle(request)
         return web.json_response({"error": "use POST with a JSON-RPC body"}, status=405)
 
     def _error_reply(self, status: int, error: RpcError) -> web.Response:
@@ -74,9 +86,11 @@ class HttpServer:
                             content_type="application/json")
 
     def make_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.api.limits.max_body_bytes)
+        app = web.Application(client_max_size=self.api.limits.max_body_bytes,
+                              middlewares=[access_middleware(self.access)])
         app.router.add_post("/", self._post)
         app.router.add_get("/", self._get)
+        app.router.add_route("OPTIONS", "/", self._get)  # answered by the CORS middleware
         return app
 
     # -- lifetime ---------------------------------------------------------------------------
@@ -90,6 +104,10 @@ class HttpServer:
             site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
             await site.start()
             self.port = runner.addresses[0][1]
+            if self.ws_port is not None:
+                bound = set(runner.addresses)
+                await web.TCPSite(runner, self.host, self.ws_port, reuse_address=True).start()
+                self.ws_port = [a for a in runner.addresses if a not in bound][0][1]
         except BaseException as err:
             self._error = err
             self._ready.set()
@@ -99,6 +117,7 @@ class HttpServer:
         try:
             await self._stop.wait()
         finally:
+            await self.websockets.close_all()
             await runner.cleanup()
 
     def serve_forever(self) -> None:
