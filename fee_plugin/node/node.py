@@ -25,6 +25,10 @@ from .pool import PoolConfig, TxPool
 log = logging.getLogger("fee_plugin.node")
 
 IDLE_POLL_SECONDS = 0.5  # the producer re-checks its stop flag at least this often
+# Automine seals this long after work appears, not at once: a burst lands in one block, and
+# a client's `await tx.wait()` never returns within the 250 ms for which ethers v6 caches an
+# identical request (its cached "pending" nonce would be stale: "nonce too low").
+AUTOMINE_DELAY_SECONDS = 0.3
 
 
 class Node:
@@ -37,11 +41,13 @@ class Node:
         pool_config: PoolConfig = PoolConfig(),
         journal_path: Optional[Path] = None,
         max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES,
+        automine_delay: float = AUTOMINE_DELAY_SECONDS,
     ) -> None:
         self.genesis = genesis
         self.db = MemoryDB() if db is None else db
         self.clock = SystemClock() if clock is None else clock
         self.block_time = block_time  # None: automine (seal when there is work)
+        self.automine_delay = automine_delay
         self.builder = BlockBuilder(genesis, self.db, max_block_bytes)
         self.chain = build_chain(genesis, self.db)  # reads: the per-transaction design
         self._tx_builder = self.chain.get_vm_class_for_block_number(0).get_transaction_builder()
@@ -124,20 +130,24 @@ class Node:
                 log.exception("block listener failed")
 
     def run_producer(self, stop: threading.Event) -> None:
-        """The producer loop: automine seals as soon as there is work (at most one block a
-        second); with `block_time` N it seals every N seconds, empty blocks included."""
+        """The producer loop: automine seals `automine_delay` after work appears (at most one
+        block a second); with `block_time` N it seals every N seconds, empty blocks included."""
         head = self.builder.head()
         ahead = head.timestamp - self.clock.now()
         if ahead > 0:
             log.warning("the head block is %.0f s ahead of this clock: no block until then", ahead)
+        work_since = None
         while not stop.is_set():
             parent = self.builder.head()
             now = self.clock.now()
             if self.block_time is None:
                 if not self.pool.work.is_set():
+                    work_since = None
                     self.clock.wait(self.pool.work, IDLE_POLL_SECONDS)
                     continue
-                delay = seconds_until_sealable(parent.timestamp, now)
+                work_since = now if work_since is None else work_since
+                delay = max(seconds_until_sealable(parent.timestamp, now),
+                            work_since + self.automine_delay - now)
                 force = False
             else:
                 due = max(parent.timestamp + self.block_time, parent.timestamp + 1)
@@ -147,6 +157,7 @@ class Node:
                 stop.wait(min(delay, IDLE_POLL_SECONDS))
                 continue
             try:
+                work_since = None
                 self.produce(force_empty=force)
             except Exception:
                 log.exception("block production failed; retrying")

@@ -51,6 +51,8 @@ def open_db(datadir: Path):
               "upgrades (`*`: any) [default: http://localhost and http://<hostname>]")
 @click.option("--block-time", type=click.FloatRange(min=1), help="seal every N seconds, empty blocks too "
               "[default: seal when there is work, at most one block a second]")
+@click.option("--automine-delay", default=0.3, show_default=True, type=click.FloatRange(0, 1),
+              help="automine: seconds between the first pending transaction and its block")
 @click.option("--rpc-gas-cap", default=50_000_000, show_default=True, type=click.IntRange(21_000),
               help="gas cap of eth_call / eth_estimateGas")
 @click.option("--rpc-evm-timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.1),
@@ -65,7 +67,9 @@ def open_db(datadir: Path):
               help="byte cap of a block's transactions")
 @click.option("-v", "--verbose", is_flag=True, help="log every block and dropped transaction")
 def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, port: int,
-        ws_port: Optional[int], http_corsdomain: str, http_vhosts: str, ws_origins: str, block_time: Optional[float], rpc_gas_cap: int, rpc_evm_timeout: float, rpc_call_workers: int,
+        ws_port: Optional[int], http_corsdomain: str, http_vhosts: str, ws_origins: str,
+        block_time: Optional[float], automine_delay: float, rpc_gas_cap: int, rpc_evm_timeout: float,
+        rpc_call_workers: int,
         txpool_account_slots: int, txpool_global_slots: int, max_block_bytes: int, verbose: bool) -> None:
     """Start a node with JSON-RPC over HTTP."""
     from ..chain import GenesisMismatchError
@@ -85,7 +89,7 @@ def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, por
     try:
         node = Node(genesis, db, block_time=block_time, pool_config=pool_config,
                     journal_path=datadir / "txpool.journal" if datadir is not None else None,
-                    max_block_bytes=max_block_bytes)
+                    max_block_bytes=max_block_bytes, automine_delay=automine_delay)
     except GenesisMismatchError as err:
         raise CliError(f"{err}; use another --datadir or the genesis that created it") from None
     limits = RpcLimits(gas_cap=rpc_gas_cap, evm_timeout_seconds=rpc_evm_timeout,
