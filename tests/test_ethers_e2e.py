@@ -18,6 +18,7 @@ from fee_plugin.genesis import load_genesis
 
 from .support import npm
 from .support.node_process import REPO, NodeProcess, write_genesis
+from .support.token import token_artifact
 
 pytestmark = pytest.mark.slow
 
@@ -30,13 +31,17 @@ ETHER = 10**18
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
+def deps():
     missing = npm.node_missing()
     if missing is not None:
         if os.environ.get("CI"):
             pytest.fail(missing)
         pytest.skip(missing)
-    deps = npm.install()
+    return npm.install()
+
+
+@pytest.fixture(scope="module")
+def report(deps, tmp_path_factory):
     genesis_path = write_genesis(tmp_path_factory.mktemp("ethers") / "genesis.json",
                                  alloc={SMALL.address: 10 * ETHER})
     genesis = load_genesis(genesis_path)
@@ -53,6 +58,14 @@ def report(tmp_path_factory):
         node.stop()
     assert done.returncode == 0, f"e2e.cjs failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_token_artifact_matches_its_source(deps):
+    """tests/js/Token.json (used by the web3.py tests) is what compile.cjs makes of Token.sol."""
+    done = subprocess.run(["node", str(REPO / "tests" / "js" / "compile.cjs"), "prague"], capture_output=True,
+                          text=True, timeout=SCRIPT_TIMEOUT_SECONDS, env=dict(os.environ, FEE_JS_DEPS=str(deps)))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == token_artifact()
 
 
 def test_runs_the_pinned_client_versions(report):

@@ -15,6 +15,7 @@ const env = (name) => {
 const depsRequire = createRequire(path.join(env("FEE_JS_DEPS"), "package.json"));
 const ethers = depsRequire("ethers");
 const solc = depsRequire("solc");
+const { compileToken } = require("./compile.cjs");
 
 const RPC_URL = env("FEE_RPC_URL");
 const WS_URL = env("FEE_WS_URL");
@@ -61,31 +62,6 @@ function recordSends(provider) {
   return done;
 }
 
-function compileToken() {
-  const source = fs.readFileSync(path.join(__dirname, "Token.sol"), "utf8");
-  const input = {
-    language: "Solidity",
-    sources: { "Token.sol": { content: source } },
-    settings: {
-      evmVersion: EVM_VERSION,
-      optimizer: { enabled: true, runs: 200 },
-      outputSelection: { "*": { "*": ["abi", "evm.bytecode.object"] } },
-    },
-  };
-  const findImports = (name) => {
-    try {
-      return { contents: fs.readFileSync(depsRequire.resolve(name), "utf8") };
-    } catch (error) {
-      return { error: `not found: ${name}` };
-    }
-  };
-  const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
-  const errors = (output.errors || []).filter((e) => e.severity === "error");
-  assert.deepEqual(errors, [], "solc errors");
-  const token = output.contracts["Token.sol"].Token;
-  return { abi: token.abi, bytecode: "0x" + token.evm.bytecode.object };
-}
-
 async function expectRejection(promise, what) {
   try {
     await promise;
@@ -115,7 +91,7 @@ async function main() {
   report.account = { status: account.status, available: account.available, deposited: account.deposited };
 
   // 2. Deploy an OpenZeppelin ERC-20 with default settings (eth_estimateGas of a creation).
-  const { abi, bytecode } = compileToken();
+  const { abi, bytecode } = compileToken(depsRequire, EVM_VERSION);
   const factory = new ethers.ContractFactory(abi, bytecode, dev);
   const token = await within(factory.deploy(ethers.parseUnits("1000000", 18)), "deploy");
   await within(token.waitForDeployment(), "deployment mined");

@@ -206,8 +206,8 @@ class FilterMethods(LogMethods):
             numbers = [self.header_by_hash(criteria.block_hash).block_number]
         else:
             start, end = self.block_range(
-                criteria.from_block if criteria.from_block is not None else "latest",
-                criteria.to_block if criteria.to_block is not None else "latest")
+                "latest" if criteria.from_block is None else hex(criteria.from_block),
+                "latest" if criteria.to_block is None else hex(criteria.to_block))
             numbers = range(start, end + 1)
         return self.matching_logs(numbers, criteria.addresses, criteria.topics)
 

@@ -21,7 +21,7 @@ class RpcLimits:
     gas_cap: int = 50_000_000  # geth --rpc.gascap
     evm_timeout_seconds: float = 5.0  # geth --rpc.evmtimeout; shared by a batch
     call_workers: int = 2  # eth_call / eth_estimateGas running at once
-    call_queue_seconds: float = 1.0  # how long a call waits for a worker before "busy"
+    call_queue_seconds: float = 5.0  # how long a call waits for a worker before "busy" (a dapp's burst of estimates waits its turn)
     workers: int = 8  # requests executing at once (reads, admission)
     fee_history_blocks: int = 1024
     fee_history_percentiles: int = 100
