@@ -11,22 +11,10 @@ from fee_plugin.node import TxRejected
 from fee_plugin.node.rpc import RpcApi, RpcLimits
 
 from .chain_helpers import COINBASE, USER_KEYS, address, sign
+from .support.geth_shapes import GETH_BLOCK, GETH_RECEIPT, GETH_TX_1559
 from .support.nodes import clocked_node, deposit, transfer
 
 ALICE, BOB = USER_KEYS[0], USER_KEYS[1]
-GETH_RECEIPT = {"transactionHash", "transactionIndex", "blockHash", "blockNumber", "from", "to",
-                "cumulativeGasUsed", "gasUsed", "effectiveGasPrice", "contractAddress", "logs", "logsBloom",
-                "status", "type"}
-GETH_TX_1559 = {"hash", "type", "nonce", "from", "to", "value", "gas", "input", "r", "s", "v", "yParity",
-                "blockHash", "blockNumber", "transactionIndex", "gasPrice", "maxFeePerGas",
-                "maxPriorityFeePerGas", "chainId", "accessList"}
-GETH_HEADER = {"number", "hash", "parentHash", "nonce", "mixHash", "sha3Uncles", "logsBloom", "transactionsRoot",
-               "stateRoot", "receiptsRoot", "miner", "difficulty", "extraData", "gasLimit", "gasUsed",
-               "timestamp", "baseFeePerGas", "withdrawalsRoot", "blobGasUsed", "excessBlobGas",
-               "parentBeaconBlockRoot", "requestsHash"}
-GETH_BLOCK = GETH_HEADER | {"size", "totalDifficulty", "uncles", "withdrawals", "transactions"}
-
-
 def request(api, method, *params):
     return json.loads(api.handle_body(json.dumps(
         {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()))

@@ -17,9 +17,9 @@ from fee_plugin.node.rpc import HttpServer, RpcApi, RpcLimits
 from fee_plugin.node.rpc.cors import AccessRules
 from fee_plugin.vault import FEE_CHARGED_TOPIC
 
-from .chain_helpers import USER_KEYS, VAULT, address, sign
+from .chain_helpers import USER_KEYS, VAULT, sign
 from .support.nodes import clocked_node, deposit, transfer
-from .test_rpc_methods import GETH_HEADER
+from .support.geth_shapes import GETH_HEADER
 
 ALICE = USER_KEYS[0]
 WAIT_SECONDS = 10
