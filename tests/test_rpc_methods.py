@@ -2,6 +2,7 @@
 pending block, eth_createAccessList, node facts, txpool_*, rpc_modules, creation calls,
 and the pool's refusals with geth's texts. JSON shapes are pinned to geth's field names."""
 import json
+import re
 
 import pytest
 from eth._utils.address import generate_contract_address
@@ -10,7 +11,7 @@ from eth_utils import encode_hex, to_checksum_address
 from fee_plugin.node import TxRejected
 from fee_plugin.node.rpc import RpcApi, RpcLimits
 
-from .chain_helpers import COINBASE, USER_KEYS, address, sign
+from .chain_helpers import COINBASE, REPO, USER_KEYS, address, sign
 from .support.geth_shapes import GETH_BLOCK, GETH_RECEIPT, GETH_TX_1559
 from .support.nodes import clocked_node, deposit, transfer
 
@@ -198,3 +199,12 @@ def test_refusals_use_geth_texts(setup):
         node.send_transaction(transfer(node, ALICE, 3, value=2))
     with pytest.raises(TxRejected, match="^nonce too low"):
         node.send_transaction(transfer(node, ALICE, 0))
+
+
+def test_readme_method_table_lists_every_method(setup):
+    """README's JSON-RPC table names exactly the methods the node answers."""
+    _, _, api, _ = setup
+    text = (REPO / "README.md").read_text()
+    table = text.split("## JSON-RPC methods", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"`([a-z0-9]+_[A-Za-z0-9]+)`", table))
+    assert listed == set(api.methods)
