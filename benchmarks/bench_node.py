@@ -159,7 +159,8 @@ def run_row(genesis, genesis_path: Path, datadir: Path, mode: str, batch: int, s
             conn = Rpc(url)
             queue = raws[key]
             i = 0
-            while not stop.is_set() and i < len(queue):
+            gap_until = -1  # a refused transaction with later ones accepted: resend it even after stop
+            while i < len(queue) and (not stop.is_set() or i <= gap_until):
                 chunk = queue[i:i + batch]
                 t0 = time.time()
                 payload = [{"jsonrpc": "2.0", "id": n, "method": "eth_sendRawTransaction", "params": [raw]}
@@ -172,16 +173,17 @@ def run_row(genesis, genesis_path: Path, datadir: Path, mode: str, batch: int, s
                 first_bad = next((n for n, r in enumerate(replies) if "error" in r
                                   and not r["error"]["message"].startswith(("already known", "nonce too low"))),
                                  len(replies))
-                ok = [(r["result"], chunk[n]) for n, r in enumerate(replies) if "result" in r]
+                ok = [r["result"] for r in replies if "result" in r]
                 with lock:
-                    for tx_hash, _ in ok:
+                    for tx_hash in ok:
                         sent.setdefault(tx_hash, t0)
                     counts["accepted"] += len(ok)
-                    counts["refused"] += sum(1 for r in replies[:first_bad + 1] if "error" in r
-                                             and not r["error"]["message"].startswith(("already known", "nonce too low")))
+                    counts["refused"] += int(first_bad < len(replies))
+                if first_bad < len(replies) and any("result" in r for r in replies[first_bad:]):
+                    gap_until = max(gap_until, i + first_bad)
                 i += first_bad
                 if first_bad < len(replies):
-                    stop.wait(0.05)  # a pool limit: back off briefly, then resend from there
+                    time.sleep(0.05)  # a pool limit: back off briefly, then resend from there
 
         threads = [threading.Thread(target=client, args=(key,)) for key in keys_]
         watcher.start()
