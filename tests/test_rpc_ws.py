@@ -30,7 +30,7 @@ def served(request):
     limits, access, ws_port = getattr(request, "param", (RpcLimits(), AccessRules(), None))
     node, clock = clocked_node()
     deposit(node, clock, ALICE)
-    server = HttpServer(RpcApi(node, limits), "127.0.0.1", 0, access, ws_port).start()
+    server = HttpServer(RpcApi(node, limits), "127.0.0.1", 0, access=access, ws_port=ws_port).start()
     yield node, clock, server
     server.stop()
 

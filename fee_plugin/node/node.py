@@ -79,11 +79,15 @@ class Node:
 
     def submit(self, raw: bytes) -> bytes:
         """eth_sendRawTransaction: admit into the pool; the hash once it is journaled."""
-        if len(raw) > self.pool.config.max_tx_bytes:
-            raise TxRejected(f"oversized data: transaction of {len(raw)} bytes, limit "
-                             f"{self.pool.config.max_tx_bytes}", reason="size")
-        tx = self.decode_transaction(raw)
-        check_static(tx, len(raw), self.pool.config.max_tx_bytes, self.pool.context)
+        try:
+            if len(raw) > self.pool.config.max_tx_bytes:
+                raise TxRejected(f"oversized data: transaction of {len(raw)} bytes, limit "
+                                 f"{self.pool.config.max_tx_bytes}", reason="size")
+            tx = self.decode_transaction(raw)
+            check_static(tx, len(raw), self.pool.config.max_tx_bytes, self.pool.context)
+        except TxRejected as err:
+            self.pool.count_rejection(err)
+            raise
         tx_hash = self.pool.add(tx, raw)
         for listener in list(self.tx_listeners):
             try:

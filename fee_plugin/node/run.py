@@ -34,6 +34,24 @@ def open_db(datadir: Path):
         raise CliError(f"cannot open the database in {datadir}: {err}") from None
 
 
+def observe(node, api):
+    """The status index (rebuilt from the vault's logs, with a progress bar) and metrics."""
+    from rich.progress import Progress
+
+    from .metrics import NodeMetrics
+    from .status_index import StatusIndex
+
+    index = StatusIndex(node.chain, node.genesis)
+    head = node.chain.get_canonical_head().block_number
+    with Progress(transient=True, disable=head < 1000) as progress:
+        task = progress.add_task("indexing fee accounts", total=max(head, 1))
+        index.rebuild(lambda done, total: progress.update(task, completed=done))
+    metrics = NodeMetrics(node, index, api.methods)
+    node.listeners.append(metrics.on_block)
+    api.observer = metrics.on_request
+    return metrics
+
+
 @click.command()
 @click.option("--genesis", "genesis_path", required=True, type=click.Path(dir_okay=False), help="genesis JSON file")
 @click.option("--datadir", type=click.Path(file_okay=False, path_type=Path),
@@ -65,16 +83,19 @@ def open_db(datadir: Path):
               help="pending transactions in total")
 @click.option("--max-block-bytes", default=1_000_000, show_default=True, type=click.IntRange(10_000),
               help="byte cap of a block's transactions")
+@click.option("--metrics-port", type=click.IntRange(0, 65535),
+              help="serve /metrics on this port too [default: only on --port]")
 @click.option("-v", "--verbose", is_flag=True, help="log every block and dropped transaction")
 def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, port: int,
         ws_port: Optional[int], http_corsdomain: str, http_vhosts: str, ws_origins: str,
         block_time: Optional[float], automine_delay: float, rpc_gas_cap: int, rpc_evm_timeout: float,
-        rpc_call_workers: int,
-        txpool_account_slots: int, txpool_global_slots: int, max_block_bytes: int, verbose: bool) -> None:
+        rpc_call_workers: int, txpool_account_slots: int, txpool_global_slots: int,
+        max_block_bytes: int, metrics_port: Optional[int], verbose: bool) -> None:
     """Start a node with JSON-RPC over HTTP."""
     from ..chain import GenesisMismatchError
     from .node import Node
     from .pool import PoolConfig
+    from .metrics import metrics_route
     from .rpc import HttpServer, RpcApi, RpcLimits
     from .rpc.cors import AccessRules, split_list
 
@@ -94,8 +115,14 @@ def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, por
         raise CliError(f"{err}; use another --datadir or the genesis that created it") from None
     limits = RpcLimits(gas_cap=rpc_gas_cap, evm_timeout_seconds=rpc_evm_timeout,
                        call_workers=rpc_call_workers)
+    api = RpcApi(node, limits)
+    metrics = observe(node, api)
+    routes = [metrics_route(metrics)]
     access = AccessRules(split_list(http_corsdomain), split_list(http_vhosts), split_list(ws_origins))
-    server = HttpServer(RpcApi(node, limits), host, port, access, ws_port)
+    server = HttpServer(api, host, port, routes, access=access, ws_port=ws_port)
+    servers = [server]
+    if metrics_port is not None:
+        servers.append(HttpServer(api, host, metrics_port, routes, serve_rpc=False))
     stop = threading.Event()
     producer = threading.Thread(target=node.run_producer, args=(stop,), name="producer", daemon=True)
 
@@ -105,10 +132,13 @@ def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, por
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
     try:
-        server.start()
+        for each in servers:
+            each.start()
     except OSError as err:
+        for each in servers:
+            each.stop()
         node.close()
-        raise CliError(f"cannot listen on {host}:{port}: {err.strerror}") from None
+        raise CliError(f"cannot listen on {host}: {err.strerror}") from None
     producer.start()
     head = node.chain.get_canonical_head()
     pending, queued = node.pool.stats()
@@ -121,6 +151,7 @@ def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, por
         stop.wait()
     finally:
         stop.set()
-        server.stop()
+        for each in servers:
+            each.stop()
         producer.join(10)
         node.close()

@@ -38,6 +38,8 @@ class RpcApi(ChainMethods, BlockMethods, AccessListMethods, FeeMethods,
 
     def __init__(self, node: Node, limits: RpcLimits = RpcLimits()) -> None:
         super().__init__(node, limits)
+        # (method, error code or 0) per request, e.g. for metrics; names are untrusted input
+        self.observer: Optional[Callable[[str, int], None]] = None
         self.methods: Dict[str, Callable[[List[Any]], Any]] = {
             name[4:].replace("__", "_"): getattr(self, name)
             for name in dir(self)
@@ -46,6 +48,14 @@ class RpcApi(ChainMethods, BlockMethods, AccessListMethods, FeeMethods,
 
     def handle(self, request: Any) -> Optional[Dict[str, Any]]:
         """One request object -> response object (None for a notification)."""
+        response = self._handle(request)
+        if self.observer is not None:
+            method = request.get("method") if isinstance(request, dict) else None
+            error = (response or {}).get("error")
+            self.observer(method if isinstance(method, str) else "", error["code"] if error else 0)
+        return response
+
+    def _handle(self, request: Any) -> Optional[Dict[str, Any]]:
         if (not isinstance(request, dict) or request.get("jsonrpc") != "2.0"
                 or not isinstance(request.get("method"), str)):
             return error_response(None, RpcError(INVALID_REQUEST, "invalid request"))

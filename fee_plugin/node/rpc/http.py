@@ -32,9 +32,16 @@ def _json_body(obj) -> bytes:
 
 
 class HttpServer:
-    def __init__(self, api: RpcApi, host: str = "127.0.0.1", port: int = 8545,
-                 access: AccessRules = AccessRules(), ws_port: Optional[int] = None) -> None:
+    def __init__(self, api: RpcApi, host: str = "127.0.0.1", port: int = 8545, routes=(),
+                 serve_rpc: bool = True, *, access: AccessRules = AccessRules(),
+                 ws_port: Optional[int] = None) -> None:
+        """`routes`: more (method, path, handler) for the same server (metrics, console);
+        a handler is `async def handler(request, server)`. Without `serve_rpc` only the
+        routes are served (e.g. metrics on their own port). `access`: CORS, virtual hosts
+        and WebSocket origins of the RPC (cors.py); `ws_port`: a second port for it."""
         self.api = api
+        self.routes = list(routes)
+        self.serve_rpc = serve_rpc
         self.host, self.port = host, port
         self.access, self.ws_port = access, ws_port
         limits = api.limits
@@ -85,12 +92,19 @@ class HttpServer:
         return web.Response(status=status, body=_json_body(error_response(None, error)),
                             content_type="application/json")
 
+    async def run_blocking(self, fn, *args):
+        """Run blocking work (py-evm reads) on the worker pool, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
     def make_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.api.limits.max_body_bytes,
-                              middlewares=[access_middleware(self.access)])
-        app.router.add_post("/", self._post)
-        app.router.add_get("/", self._get)
-        app.router.add_route("OPTIONS", "/", self._get)  # answered by the CORS middleware
+        middlewares = [access_middleware(self.access)] if self.serve_rpc else []
+        app = web.Application(client_max_size=self.api.limits.max_body_bytes, middlewares=middlewares)
+        if self.serve_rpc:
+            app.router.add_post("/", self._post)
+            app.router.add_get("/", self._get)
+            app.router.add_route("OPTIONS", "/", self._get)  # answered by the CORS middleware
+        for method, path, handler in self.routes:
+            app.router.add_route(method, path, lambda request, h=handler: h(request, self))
         return app
 
     # -- lifetime ---------------------------------------------------------------------------
