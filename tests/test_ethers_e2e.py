@@ -45,7 +45,7 @@ def report(deps, tmp_path_factory):
     genesis_path = write_genesis(tmp_path_factory.mktemp("ethers") / "genesis.json",
                                  alloc={SMALL.address: 10 * ETHER})
     genesis = load_genesis(genesis_path)
-    node = NodeProcess(genesis_path)
+    node = NodeProcess(genesis_path, extra=["--verbose"])
     try:
         env = dict(os.environ, FEE_JS_DEPS=str(deps), FEE_RPC_URL=node.url,
                    FEE_WS_URL=node.url.replace("http://", "ws://"),
@@ -56,7 +56,8 @@ def report(deps, tmp_path_factory):
                               timeout=SCRIPT_TIMEOUT_SECONDS)
     finally:
         node.stop()
-    assert done.returncode == 0, f"e2e.cjs failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    assert done.returncode == 0, (f"e2e.cjs failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}\n"
+                                  f"node log:\n{''.join(node.lines[-60:])}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

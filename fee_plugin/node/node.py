@@ -29,6 +29,11 @@ IDLE_POLL_SECONDS = 0.5  # the producer re-checks its stop flag at least this of
 # a client's `await tx.wait()` never returns within the 250 ms for which ethers v6 caches an
 # identical request (its cached "pending" nonce would be stale: "nonce too low").
 AUTOMINE_DELAY_SECONDS = 0.3
+# Once the pool is idle again, automine seals one empty block this long after the last one.
+# A client that starts watching for new blocks just after its transaction's block (ethers v6
+# `tx.wait()` checks the receipt, then polls the block number, and looks again only when the
+# number moves) would otherwise wait for somebody else's next transaction.
+TRAILING_BLOCK_SECONDS = 1.0
 
 
 class Node:
@@ -135,24 +140,28 @@ class Node:
 
     def run_producer(self, stop: threading.Event) -> None:
         """The producer loop: automine seals `automine_delay` after work appears (at most one
-        block a second); with `block_time` N it seals every N seconds, empty blocks included."""
+        block a second), then one empty trailing block once the pool is idle; with
+        `block_time` N it seals every N seconds, empty blocks included."""
         head = self.builder.head()
         ahead = head.timestamp - self.clock.now()
         if ahead > 0:
             log.warning("the head block is %.0f s ahead of this clock: no block until then", ahead)
-        work_since = None
+        work_since = trailing_due = None
         while not stop.is_set():
             parent = self.builder.head()
             now = self.clock.now()
             if self.block_time is None:
-                if not self.pool.work.is_set():
+                if self.pool.work.is_set():
+                    work_since = now if work_since is None else work_since
+                    due, force = work_since + self.automine_delay, False
+                elif trailing_due is not None:
+                    work_since = None
+                    due, force = trailing_due, True
+                else:
                     work_since = None
                     self.clock.wait(self.pool.work, IDLE_POLL_SECONDS)
                     continue
-                work_since = now if work_since is None else work_since
-                delay = max(seconds_until_sealable(parent.timestamp, now),
-                            work_since + self.automine_delay - now)
-                force = False
+                delay = max(seconds_until_sealable(parent.timestamp, now), due - now)
             else:
                 due = max(parent.timestamp + self.block_time, parent.timestamp + 1)
                 delay = max(0.0, due - now)
@@ -162,7 +171,9 @@ class Node:
                 continue
             try:
                 work_since = None
-                self.produce(force_empty=force)
+                block = self.produce(force_empty=force)
+                if self.block_time is None and block is not None:
+                    trailing_due = now + TRAILING_BLOCK_SECONDS if block.transactions else None
             except Exception:
                 log.exception("block production failed; retrying")
                 stop.wait(IDLE_POLL_SECONDS)
