@@ -49,6 +49,7 @@ def observe(node, api):
     metrics = NodeMetrics(node, index, api.methods)
     node.listeners.append(metrics.on_block)
     api.observer = metrics.on_request
+    api.status_index = index
     return metrics
 
 
@@ -75,15 +76,17 @@ def observe(node, api):
               help="byte cap of a block's transactions")
 @click.option("--metrics-port", type=click.IntRange(0, 65535),
               help="serve /metrics on this port too [default: only on --port]")
+@click.option("--no-console", is_flag=True, help="do not serve the read-only console at /console")
 @click.option("-v", "--verbose", is_flag=True, help="log every block and dropped transaction")
 def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, port: int,
         block_time: Optional[float], rpc_gas_cap: int, rpc_evm_timeout: float, rpc_call_workers: int,
         txpool_account_slots: int, txpool_global_slots: int, max_block_bytes: int,
-        metrics_port: Optional[int], verbose: bool) -> None:
+        metrics_port: Optional[int], no_console: bool, verbose: bool) -> None:
     """Start a node with JSON-RPC over HTTP."""
     from ..chain import GenesisMismatchError
     from .node import Node
     from .pool import PoolConfig
+    from .console import console_routes
     from .metrics import metrics_route
     from .rpc import HttpServer, RpcApi, RpcLimits
 
@@ -106,7 +109,7 @@ def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, por
     api = RpcApi(node, limits)
     metrics = observe(node, api)
     routes = [metrics_route(metrics)]
-    server = HttpServer(api, host, port, routes)
+    server = HttpServer(api, host, port, routes if no_console else routes + console_routes(api))
     servers = [server]
     if metrics_port is not None:
         servers.append(HttpServer(api, host, metrics_port, routes, serve_rpc=False))

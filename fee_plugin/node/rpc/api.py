@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ..node import Node
 from .chain_methods import ChainMethods
+from .console_methods import ConsoleMethods
 from .errors import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -27,7 +28,7 @@ from .tx_methods import TransactionMethods
 log = logging.getLogger("fee_plugin.node.rpc")
 
 
-class RpcApi(ChainMethods, TransactionMethods, FeeMethods):
+class RpcApi(ChainMethods, TransactionMethods, FeeMethods, ConsoleMethods):
     """Method name -> handler; every handler takes the JSON params list."""
 
     def __init__(self, node: Node, limits: RpcLimits = RpcLimits()) -> None:
