@@ -123,6 +123,9 @@ class Node:
                 log.warning("%s", err)
                 self.pool.work.set()
                 return None
+            except BaseException:
+                self.pool.work.set()  # the transactions are still pending: try again
+                raise
             self._committed(built)
             return built.block
 

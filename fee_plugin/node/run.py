@@ -49,6 +49,7 @@ def observe(node, api):
     metrics = NodeMetrics(node, index, api.methods)
     node.listeners.append(metrics.on_block)
     api.observer = metrics.on_request
+    api.status_index = index
     return metrics
 
 
@@ -85,16 +86,18 @@ def observe(node, api):
               help="byte cap of a block's transactions")
 @click.option("--metrics-port", type=click.IntRange(0, 65535),
               help="serve /metrics on this port too [default: only on --port]")
+@click.option("--no-console", is_flag=True, help="do not serve the read-only console at /console")
 @click.option("-v", "--verbose", is_flag=True, help="log every block and dropped transaction")
 def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, port: int,
         ws_port: Optional[int], http_corsdomain: str, http_vhosts: str, ws_origins: str,
         block_time: Optional[float], automine_delay: float, rpc_gas_cap: int, rpc_evm_timeout: float,
         rpc_call_workers: int, txpool_account_slots: int, txpool_global_slots: int,
-        max_block_bytes: int, metrics_port: Optional[int], verbose: bool) -> None:
+        max_block_bytes: int, metrics_port: Optional[int], no_console: bool, verbose: bool) -> None:
     """Start a node with JSON-RPC over HTTP."""
     from ..chain import GenesisMismatchError
     from .node import Node
     from .pool import PoolConfig
+    from .console import console_routes
     from .metrics import metrics_route
     from .rpc import HttpServer, RpcApi, RpcLimits
     from .rpc.cors import AccessRules, split_list
@@ -119,7 +122,8 @@ def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, por
     metrics = observe(node, api)
     routes = [metrics_route(metrics)]
     access = AccessRules(split_list(http_corsdomain), split_list(http_vhosts), split_list(ws_origins))
-    server = HttpServer(api, host, port, routes, access=access, ws_port=ws_port)
+    server = HttpServer(api, host, port, routes if no_console else routes + console_routes(api),
+                        access=access, ws_port=ws_port)
     servers = [server]
     if metrics_port is not None:
         servers.append(HttpServer(api, host, metrics_port, routes, serve_rpc=False))

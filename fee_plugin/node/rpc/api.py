@@ -12,6 +12,7 @@ from ..node import Node
 from .access_list import AccessListMethods
 from .block_methods import BlockMethods
 from .chain_methods import ChainMethods
+from .console_methods import ConsoleMethods
 from .errors import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -33,7 +34,7 @@ log = logging.getLogger("fee_plugin.node.rpc")
 
 
 class RpcApi(ChainMethods, BlockMethods, AccessListMethods, FeeMethods,
-             SubscriptionMethods, ProofMethods, NetMethods, TxPoolMethods):
+             SubscriptionMethods, ProofMethods, NetMethods, TxPoolMethods, ConsoleMethods):
     """Method name -> handler; every handler takes the JSON params list."""
 
     def __init__(self, node: Node, limits: RpcLimits = RpcLimits()) -> None:

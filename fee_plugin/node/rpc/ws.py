@@ -5,7 +5,8 @@ batch size, time budgets), plus eth_subscribe/eth_unsubscribe. Per connection: a
 `ws_requests_in_flight` requests execute at once (further messages wait unread: TCP
 pushes back on the client), and at most `ws_send_queue` messages wait to be sent; a
 client that reads slower than its subscriptions produce overflows it and is disconnected
-(close code 1008), so a slow subscriber never holds memory or slows anyone else. One
+(close code 1008, or the connection cut if the close frame cannot get through), so a slow
+subscriber never holds memory or slows anyone else. One
 writer task per connection sends in order; notifications arrive from other threads
 through `loop.call_soon_threadsafe`.
 """
@@ -22,13 +23,15 @@ log = logging.getLogger("fee_plugin.node.rpc.ws")
 
 HEARTBEAT_SECONDS = 30.0  # ping idle peers (geth: 30 s); a peer that never answers is dropped
 CLOSE_POLICY = 1008  # RFC 6455: policy violation
+CLOSE_GRACE_SECONDS = 1.0  # how long a dropped peer gets to take the close frame
 
 
 class WsConnection:
-    def __init__(self, endpoint: "WsEndpoint", ws: web.WebSocketResponse, peer: str) -> None:
+    def __init__(self, endpoint: "WsEndpoint", ws: web.WebSocketResponse, peer: str, transport) -> None:
         self.endpoint = endpoint
         self.ws = ws
         self.peer = peer
+        self.transport = transport
         self.loop = asyncio.get_running_loop()
         limits = endpoint.api.limits
         self.max_queued = limits.ws_send_queue
@@ -75,7 +78,19 @@ class WsConnection:
         self.closed = True
         self._queue.clear()
         self._ready.set()
-        self._spawn(self.ws.close(code=CLOSE_POLICY, message=reason.encode()[:120]))
+        self._spawn(self._close_or_abort(reason))
+
+    async def _close_or_abort(self, reason: str) -> None:
+        """Close with 1008 if the close frame gets through at once; a peer that reads
+        nothing would hold a graceful close open, so the connection is then cut."""
+        try:
+            await asyncio.wait_for(self.ws.close(code=CLOSE_POLICY, message=reason.encode()[:120]),
+                                   CLOSE_GRACE_SECONDS)
+        except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+            pass
+        finally:
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.abort()
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -134,7 +149,7 @@ class WsEndpoint:
         ws = web.WebSocketResponse(max_msg_size=self.api.limits.max_body_bytes,
                                    heartbeat=HEARTBEAT_SECONDS)
         await ws.prepare(request)
-        connection = WsConnection(self, ws, str(request.remote))
+        connection = WsConnection(self, ws, str(request.remote), request.transport)
         self.connections.add(connection)
         self.api.subscriptions.attach(connection.subscriber)
         try:
