@@ -117,11 +117,14 @@ class Watcher(threading.Thread):
         self.rpc = Rpc(url)
         self.stop = threading.Event()
         self.blocks: List[dict] = []
+        self.latencies: List[float] = []  # eth_blockNumber under load: what other clients feel
         self.next_number = int(self.rpc.one("eth_blockNumber"), 16) + 1
 
     def run(self) -> None:
         while not self.stop.is_set():
+            t0 = time.perf_counter()
             head = int(self.rpc.one("eth_blockNumber"), 16)
+            self.latencies.append(time.perf_counter() - t0)
             while self.next_number <= head:
                 block = self.rpc.one("eth_getBlockByNumber", hex(self.next_number), False)
                 seen = time.time()
@@ -156,7 +159,8 @@ def run_row(genesis, genesis_path: Path, datadir: Path, mode: str, batch: int, s
             conn = Rpc(url)
             queue = raws[key]
             i = 0
-            while not stop.is_set() and i < len(queue):
+            gap_until = -1  # a refused transaction with later ones accepted: resend it even after stop
+            while i < len(queue) and (not stop.is_set() or i <= gap_until):
                 chunk = queue[i:i + batch]
                 t0 = time.time()
                 payload = [{"jsonrpc": "2.0", "id": n, "method": "eth_sendRawTransaction", "params": [raw]}
@@ -169,23 +173,28 @@ def run_row(genesis, genesis_path: Path, datadir: Path, mode: str, batch: int, s
                 first_bad = next((n for n, r in enumerate(replies) if "error" in r
                                   and not r["error"]["message"].startswith(("already known", "nonce too low"))),
                                  len(replies))
-                ok = [(r["result"], chunk[n]) for n, r in enumerate(replies) if "result" in r]
+                ok = [r["result"] for r in replies if "result" in r]
                 with lock:
-                    for tx_hash, _ in ok:
+                    for tx_hash in ok:
                         sent.setdefault(tx_hash, t0)
                     counts["accepted"] += len(ok)
-                    counts["refused"] += sum(1 for r in replies[:first_bad + 1] if "error" in r
-                                             and not r["error"]["message"].startswith(("already known", "nonce too low")))
+                    counts["refused"] += int(first_bad < len(replies))
+                if first_bad < len(replies) and any("result" in r for r in replies[first_bad:]):
+                    gap_until = max(gap_until, i + first_bad)
                 i += first_bad
                 if first_bad < len(replies):
-                    stop.wait(0.05)  # a pool limit: back off briefly, then resend from there
+                    time.sleep(0.05)  # a pool limit: back off briefly, then resend from there
 
         threads = [threading.Thread(target=client, args=(key,)) for key in keys_]
         watcher.start()
         started = time.time()
         for t in threads:
             t.start()
-        stop.wait(seconds)
+        rss_samples = []
+        while not stop.wait(min(10.0, seconds)):
+            rss_samples.append(round(rss_kib(process.pid) / 1024, 1))
+            if time.time() - started >= seconds:
+                break
         stop.set()
         for t in threads:
             t.join(60)
@@ -218,8 +227,19 @@ def run_row(genesis, genesis_path: Path, datadir: Path, mode: str, batch: int, s
         "receipt_p99_s": round(sorted(latencies)[int(len(latencies) * 0.99)], 3) if latencies else None,
         "max_block_ahead_of_wall_s": round(max(ahead), 3) if ahead else None,
         "rss_start_mib": round(rss_start / 1024, 1), "rss_end_mib": round(rss_end / 1024, 1),
+        "rss_every_10s_mib": rss_samples,
+        "rpc_latency_under_load_ms": _latency_summary(watcher.latencies),
         "unmined_after_drain": len(set(sent) - _mined(watcher)),
     }
+
+
+def _latency_summary(latencies: List[float]) -> dict:
+    if not latencies:
+        return {}
+    ordered = sorted(latencies)
+    return {"p50": round(ordered[len(ordered) // 2] * 1000, 2),
+            "p99": round(ordered[int(len(ordered) * 0.99)] * 1000, 2),
+            "max": round(ordered[-1] * 1000, 2)}
 
 
 def _mined(watcher: Watcher) -> set:
@@ -273,13 +293,14 @@ def run(seconds: float = 30.0, clients: int = 8, rows=None, out: Optional[Path] 
 def render(results: dict) -> str:
     lines = ["# Node benchmark", "", f"Command: `{results['command']}` ({results['started_utc']})", "",
              "| mode | batch | accepted tx/s | mined tx/s | engine tx/s | node/engine | p50 / p99 to block (s) "
-             "| max block ahead of wall (s) | RSS start → end (MiB) | refused |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| max block ahead of wall (s) | RSS start → end (MiB) | refused | eth_blockNumber p50 / p99 under load (ms) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["rows"]:
         lines.append(f"| {r['mode']} | {r['batch']} | {r['accepted_tx_per_s']} | {r['mined_tx_per_s']} | "
                      f"{r['engine']['tx_per_s']} | {r['node_over_engine']} | {r['receipt_p50_s']} / "
                      f"{r['receipt_p99_s']} | {r['max_block_ahead_of_wall_s']} | {r['rss_start_mib']} → "
-                     f"{r['rss_end_mib']} | {r['refused']} |")
+                     f"{r['rss_end_mib']} | {r['refused']} | {r['rpc_latency_under_load_ms'].get('p50')} / "
+                     f"{r['rpc_latency_under_load_ms'].get('p99')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -288,5 +309,15 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--rss-run", type=float, metavar="SECONDS",
+                        help="one long default-mode row sampling RSS every 10 s (written to node_rss.json)")
     args = parser.parse_args()
-    print(render(run(args.seconds, args.clients, out=args.out)))
+    if args.rss_run:
+        genesis = load_genesis(GENESIS)
+        with tempfile.TemporaryDirectory() as tmp:
+            row = run_row(genesis, GENESIS, Path(tmp) / "rss", "automine", 1, args.rss_run, args.clients)
+        row["command"] = f"python benchmarks/bench_node.py --rss-run {args.rss_run:g}"
+        (args.out / "node_rss.json").write_text(json.dumps(row, indent=2) + "\n")
+        print(json.dumps(row, indent=2))
+    else:
+        print(render(run(args.seconds, args.clients, out=args.out)))

@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any, Dict, List, Tuple
 
 from eth_abi import decode
+from eth_bloom import BloomFilter
 from eth_typing import Address
 from eth_utils import encode_hex, event_abi_to_log_topic, to_checksum_address
 
@@ -60,29 +61,46 @@ def decode_vault_log(log) -> Tuple[str, Dict[str, Any]]:
     return event["name"], {i["name"]: values[i["name"]] for i in event["inputs"]}
 
 
-def account_history(chain, owner: Address, start: int, end: int) -> List[HistoryEvent]:
-    """Vault events about `owner` in blocks start..end inclusive, in chain order."""
-    vault = chain.get_vm().fee_genesis.fee.vault
+def may_hold_events(header, vault: Address, owner: Address) -> bool:
+    """The header's logs bloom says whether the block can hold vault logs about `owner`
+    (no false negatives), so a scan reads a block's receipts only when it might."""
+    if not header.gas_used:
+        return False
+    bloom = BloomFilter(header.bloom)
+    return vault in bloom and owner.rjust(32, b"\x00") in bloom
+
+
+def block_events(block, receipts, vault: Address, owner: Address) -> List[HistoryEvent]:
+    """Vault events about `owner` in one block (log indexes block-wide), in order."""
     owner_topic = int.from_bytes(owner, "big")
     known = _events()
     out = []
+    log_index = 0
+    for tx, receipt in zip(block.transactions, receipts):
+        for log in receipt.logs:
+            about_owner = (
+                log.address == vault
+                and len(log.topics) >= 2
+                and log.topics[0] in known
+                and log.topics[1] == owner_topic
+            )
+            if about_owner:
+                name, fields = decode_vault_log(log)
+                out.append(HistoryEvent(
+                    block.number, block.header.timestamp, tx.hash, log_index, name, tuple(fields.items())
+                ))
+            log_index += 1
+    return out
+
+
+def account_history(chain, owner: Address, start: int, end: int) -> List[HistoryEvent]:
+    """Vault events about `owner` in blocks start..end inclusive, in chain order."""
+    vault = chain.get_vm().fee_genesis.fee.vault
+    out = []
     for number in range(start, end + 1):
-        block = chain.get_canonical_block_by_number(number)
-        if not block.transactions:
+        header = chain.get_canonical_block_header_by_number(number)
+        if not may_hold_events(header, vault, owner):
             continue
-        log_index = 0
-        for tx, receipt in zip(block.transactions, block.get_receipts(chain.chaindb)):
-            for log in receipt.logs:
-                about_owner = (
-                    log.address == vault
-                    and len(log.topics) >= 2
-                    and log.topics[0] in known
-                    and log.topics[1] == owner_topic
-                )
-                if about_owner:
-                    name, fields = decode_vault_log(log)
-                    out.append(HistoryEvent(
-                        number, block.header.timestamp, tx.hash, log_index, name, tuple(fields.items())
-                    ))
-                log_index += 1
+        block = chain.get_block_by_header(header)
+        out.extend(block_events(block, block.get_receipts(chain.chaindb), vault, owner))
     return out

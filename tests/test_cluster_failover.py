@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import signal
 import time
+import urllib.request
 
 import pytest
 import rlp
@@ -164,6 +165,8 @@ def test_a_tampered_block_in_etcd_halts_every_follower_and_nothing_is_applied(ma
             (head, before["localHash"], before["stateRoot"])
     with pytest.raises(Exception, match="halted"):
         cluster.rpc(1, "eth_sendRawTransaction", signed_transfer(SENDERS[3], 0))
+    with urllib.request.urlopen(cluster.devnet.urls[1] + "/metrics", timeout=10) as response:
+        assert "fee_node_cluster_halted 1.0" in response.read().decode()
 
 
 def _forged_next_block(cluster: Cluster, head: int):

@@ -321,9 +321,9 @@ def test_example_file_loads_with_its_values():
     assert fee.vault == bytes.fromhex(VAULT[2:]) and fee.operator == bytes.fromhex(OPERATOR[2:])
     assert len({fee.vault, fee.operator, fee.treasury}) == 3
     assert fee.lot_validity_seconds == 30 * 24 * 3600 and fee.consumption is Consumption.UNIFORM
-    assert (fee.initial_release_bps, fee.min_deposit_wei, fee.max_live_lots) == (0, 10**15, 16)
+    assert (fee.initial_release_bps, fee.min_deposit_wei, fee.max_live_lots) == (1000, 10**15, 16)
     assert (fee.low_balance_wei, fee.no_account) == (10**16, "reject")
-    assert fee.release_policy == ReleasePolicy(Consumption.UNIFORM, 0)
+    assert fee.release_policy == ReleasePolicy(Consumption.UNIFORM, 1000)
     addresses = [address for address, _ in genesis.alloc]
     assert addresses == sorted(addresses) and len(addresses) == 3
     assert all(account == AllocAccount(10**21, 0, b"", ()) for _, account in genesis.alloc)
@@ -458,7 +458,8 @@ def test_genesis_state_has_alloc_and_the_vault_predeploy(vault_code):
         SLOT_MIN_DEPOSIT: 10**15,
         SLOT_MAX_LIVE_LOTS: 16,
         SLOT_LOW_BALANCE: 10**16,
-    }  # consumption 0 (uniform) and initialReleaseBps 0 are zero words: absent
+        SLOT_INITIAL_RELEASE_BPS: 1000,
+    }  # consumption 0 (uniform) is a zero word: absent
     assert state[bytes.fromhex(ALICE[2:])] == {"balance": 10**21, "nonce": 0, "code": b"", "storage": {}}
     state[genesis.fee.vault]["storage"].clear()
     assert genesis.genesis_state()[genesis.fee.vault]["storage"], "each call returns fresh dicts"

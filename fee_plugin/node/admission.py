@@ -23,6 +23,8 @@ class TxRejected(Exception):
     """The pool refuses a transaction; `data` travels as JSON-RPC error data."""
 
     def __init__(self, message: str, data: Any = None, reason: str = "invalid") -> None:
+        """`reason` is a short fixed word (metrics label): fee, nonce, funds, gas, fee_cap,
+        chain_id, signature, size, decode, known, underpriced, limit, full, sender, invalid."""
         super().__init__(message)
         self.message, self.data, self.reason = message, data, reason
 
@@ -75,28 +77,30 @@ def check_static(tx: SignedTransactionAPI, raw_bytes: int, max_tx_bytes: int, ct
         raise TxRejected(f"oversized data: transaction of {raw_bytes} bytes, limit {max_tx_bytes}", reason="size")
     chain_id = ctx.genesis.chain_id
     if tx.chain_id is None:
-        raise TxRejected("only replay-protected (EIP-155) transactions allowed over RPC")
+        raise TxRejected("only replay-protected (EIP-155) transactions allowed over RPC", reason="chain_id")
     if tx.chain_id != chain_id:
-        raise TxRejected(f"invalid chain id for signer: have {tx.chain_id} want {chain_id}")
+        raise TxRejected(f"invalid chain id for signer: have {tx.chain_id} want {chain_id}", reason="chain_id")
     if tx.gas > ctx.gas_limit:
-        raise TxRejected(f"exceeds block gas limit: gas {tx.gas}, block gas limit {ctx.gas_limit}")
+        raise TxRejected(f"exceeds block gas limit: gas {tx.gas}, block gas limit {ctx.gas_limit}", reason="gas")
     if tx.gas < tx.intrinsic_gas:
-        raise TxRejected(f"intrinsic gas too low: gas {tx.gas}, minimum needed {tx.intrinsic_gas}")
+        raise TxRejected(f"intrinsic gas too low: gas {tx.gas}, minimum needed {tx.intrinsic_gas}", reason="gas")
     floor_gas = ctx.executor_class.calc_data_floor_gas(tx, 0, 0)
     if tx.gas < floor_gas:
-        raise TxRejected(f"insufficient gas for floor data gas cost: gas {tx.gas}, minimum needed {floor_gas}")
+        raise TxRejected(f"insufficient gas for floor data gas cost: gas {tx.gas}, minimum needed {floor_gas}",
+                         reason="gas")
     if tx.to == CREATE_CONTRACT_ADDRESS and len(tx.data) > MAX_INITCODE_SIZE:
-        raise TxRejected(f"max initcode size exceeded: code size {len(tx.data)}, limit {MAX_INITCODE_SIZE}")
+        raise TxRejected(f"max initcode size exceeded: code size {len(tx.data)}, limit {MAX_INITCODE_SIZE}",
+                         reason="size")
     if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
         raise TxRejected(
             f"max priority fee per gas higher than max fee per gas: tip {tx.max_priority_fee_per_gas}, "
-            f"max fee {tx.max_fee_per_gas}")
+            f"max fee {tx.max_fee_per_gas}", reason="fee_cap")
     if tx.max_fee_per_gas < ctx.base_fee_wei:
         raise TxRejected(
             f"max fee per gas less than block base fee: maxFeePerGas: {tx.max_fee_per_gas}, "
-            f"baseFee: {ctx.base_fee_wei}")
+            f"baseFee: {ctx.base_fee_wei}", reason="fee_cap")
     if tx.s == 0 or tx.s > SECPK1_N // 2:
-        raise TxRejected("invalid transaction v, r, s values")
+        raise TxRejected("invalid transaction v, r, s values", reason="signature")
     try:
         tx.validate()
     except ValidationError as err:
@@ -107,7 +111,7 @@ def check_sender(tx: SignedTransactionAPI, sender: SenderState) -> None:
     if tx.nonce < sender.nonce:
         raise TxRejected(f"nonce too low: next nonce {sender.nonce}, tx nonce {tx.nonce}", reason="nonce")
     if sender.has_code:
-        raise TxRejected("sender not an eoa: the sender has code (EIP-3607)")
+        raise TxRejected("sender not an eoa: the sender has code (EIP-3607)", reason="sender")
 
 
 def native_cost_wei(tx: SignedTransactionAPI) -> int:

@@ -11,7 +11,8 @@ cluster's etcd append); a refused or failed block leaves the database as it was.
 """
 import heapq
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Callable, Dict, List, Optional, Tuple
 
 import rlp
@@ -38,6 +39,8 @@ class BuiltBlock:
     receipts: Tuple[ReceiptAPI, ...]
     invalid: Dict[bytes, str]  # tx hash -> why it was skipped as invalid
     encoded: bytes  # the block's RLP, as stored and replicated
+    source: str = "produced"  # or "imported" (a follower's verified import)
+    seconds: float = 0.0  # time to build (or import) it
 
 
 def order_candidates(runs: Dict[bytes, List[PoolTx]], base_fee_wei: int):
@@ -59,6 +62,8 @@ def order_candidates(runs: Dict[bytes, List[PoolTx]], base_fee_wei: int):
 
 
 class BlockBuilder:
+    order_candidates = staticmethod(order_candidates)  # the pending block's builder caps it in time
+
     def __init__(self, genesis: Genesis, db, max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES) -> None:
         self.genesis = genesis
         self.db = db
@@ -78,8 +83,10 @@ class BlockBuilder:
         parent = self.head()
         if timestamp <= parent.timestamp:
             raise ValueError(f"block time {timestamp} not after its parent's {parent.timestamp}")
+        started = time.perf_counter()
         with self.db.block_batch():
             built = self._execute(parent, runs, timestamp)
+            built = replace(built, seconds=time.perf_counter() - started)
             if commit_hook is not None and not commit_hook(built):
                 raise CommitRefused(f"block {built.block.number} refused by the commit hook")
         return built
@@ -91,7 +98,7 @@ class BlockBuilder:
         gas_limit = header.gas_limit
         applied, receipts, invalid = [], [], {}
         size = 600  # header and list overhead
-        order = order_candidates(runs, header.base_fee_per_gas)
+        order = self.order_candidates(runs, header.base_fee_per_gas)
         keep = None
         while True:
             try:

@@ -19,11 +19,11 @@ from rich.table import Table
 
 from .cli_support import CliError
 from .cluster.cli import devnet
+from .history_export import emit_rows, ether
 from .run import run
 
 console = Console()
 DEFAULT_RPC = "http://127.0.0.1:8545"
-ETHER = 10**18
 
 
 def _address(value: str) -> str:
@@ -48,11 +48,6 @@ def rpc_call(url: str, method: str, *params: Any) -> Any:
     return reply["result"]
 
 
-def _ether(wei: Any) -> str:
-    wei = int(wei)
-    return f"{wei // ETHER}.{wei % ETHER:018d}".rstrip("0").rstrip(".") if wei else "0"
-
-
 @click.group()
 def main() -> None:
     """Prepaid fee accounts on a py-evm private chain."""
@@ -75,12 +70,12 @@ def account(address: str, rpc: str, block: Optional[str], as_json: bool) -> None
         return
     console.print(f"[bold]{view['address']}[/bold] at block {view['blockNumber']} (t={view['timestamp']})")
     colour = {"ACTIVE": "green", "LOW": "yellow", "EXHAUSTED": "red", "EXPIRED": "red", "FROZEN": "magenta"}.get(view["status"], "white")
-    console.print(f"status [{colour}]{view['status']}[/{colour}]  available {_ether(view['available'])} ETH  "
-                  f"deposited {_ether(view['deposited'])}  charged {_ether(view['charged'])}  expired {_ether(view['expired'])}")
+    console.print(f"status [{colour}]{view['status']}[/{colour}]  available {ether(view['available'])} ETH  "
+                  f"deposited {ether(view['deposited'])}  charged {ether(view['charged'])}  expired {ether(view['expired'])}")
     table = Table("lot", "amount", "used", "released", "available", "start", "expiry", "state")
     for lot in view["lots"]:
-        table.add_row(str(lot["lot"]), _ether(lot["amount"]), _ether(lot["used"]), _ether(lot["released"]),
-                      _ether(lot["available"]), str(lot["start"]), str(lot["expiry"]),
+        table.add_row(str(lot["lot"]), ether(lot["amount"]), ether(lot["used"]), ether(lot["released"]),
+                      ether(lot["available"]), str(lot["start"]), str(lot["expiry"]),
                       "expired" if lot["expired"] else "live")
     console.print(table)
 
@@ -114,37 +109,6 @@ def _history_rows(address: str, rpc: str, start: str, end: str) -> List[Dict[str
     return rows
 
 
-def _emit(rows: List[Dict[str, Any]], fmt: str, columns: List[str], out) -> None:
-    if fmt == "json":
-        out.write(json.dumps(rows, indent=2) + "\n")
-    elif fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    else:
-        table = Table("block", "event", "lot", "ETH", "detail", "tx")
-        for row in rows:
-            wei = row.get("amount", row.get("fee", row.get("remainder")))
-            detail = {
-                "FeeCharged": f"gas {row.get('gasUsed')}, available after {_ether(row.get('availableAfter', 0))}",
-                "StatusChanged": f"{_status(row.get('old'))} -> {_status(row.get('new'))}",
-                "LotDeposited": f"valid {row.get('start')}..{row.get('expiry')}",
-            }.get(row["event"], "")
-            table.add_row(str(row["blockNumber"]), row["event"], str(row.get("lot", "")),
-                          _ether(wei) if wei is not None else "", detail, row["transactionHash"][:10] + "…")
-        Console(file=out, width=120).print(table)
-
-
-def _status(code: Any) -> str:
-    from ..lots import Status
-
-    return Status(int(code)).name if code is not None else "?"
-
-
-HISTORY_COLUMNS = ["blockNumber", "timestamp", "transactionHash", "logIndex", "event", "lot", "amount",
-                   "fee", "gasUsed", "remainder", "availableAfter", "status", "old", "new", "start", "expiry"]
-
-
 @main.command()
 @click.argument("address")
 @click.option("--rpc", default=DEFAULT_RPC, show_default=True, help="node JSON-RPC URL")
@@ -154,7 +118,7 @@ HISTORY_COLUMNS = ["blockNumber", "timestamp", "transactionHash", "logIndex", "e
 def history(address: str, rpc: str, start: str, end: str, fmt: str) -> None:
     """Every deposit, charge, expiry and status change of an account."""
     rows = _history_rows(_address(address), rpc, start, end)
-    _emit(rows, fmt, HISTORY_COLUMNS, sys.stdout)
+    emit_rows(rows, fmt, sys.stdout)
 
 
 @main.command()
@@ -183,7 +147,7 @@ def audit(address: str, rpc: str, block: str, fmt: str, output: Optional[str]) -
             out.write(json.dumps({"summary": summary, "events": rows}, indent=2) + "\n")
         else:
             buffer = io.StringIO()
-            _emit(rows, "csv", HISTORY_COLUMNS, buffer)
+            emit_rows(rows, "csv", buffer)
             out.write(buffer.getvalue())
             out.write("\n# summary\n")
             writer = csv.writer(out)

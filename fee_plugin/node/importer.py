@@ -13,6 +13,7 @@ import ast
 import functools
 import re
 import threading
+import time
 import weakref
 
 import rlp
@@ -101,6 +102,7 @@ def import_block(builder: BlockBuilder, block: BlockAPI, encoded: bytes) -> Buil
                             f"{parent.timestamp}")
     chain = _importing_chain(builder)
     _KeepsReceipts.kept.receipts = None
+    started = time.perf_counter()
     with builder.db.block_batch():
         try:
             result = chain.import_block(block)
@@ -109,7 +111,8 @@ def import_block(builder: BlockBuilder, block: BlockAPI, encoded: bytes) -> Buil
             raise BlockRejected(block.number, block.hash, fields, detail) from None
         receipts = _KeepsReceipts.kept.receipts
         assert receipts is not None and len(receipts) == len(block.transactions)
-    return BuiltBlock(result.imported_block, tuple(receipts), {}, encoded)
+    return BuiltBlock(result.imported_block, tuple(receipts), {}, encoded, source="imported",
+                      seconds=time.perf_counter() - started)
 
 
 def check_body(block: BlockAPI) -> None:

@@ -26,6 +26,15 @@ from .pool import PoolConfig, TxPool
 log = logging.getLogger("fee_plugin.node")
 
 IDLE_POLL_SECONDS = 0.5  # the producer re-checks its stop flag at least this often
+# Automine seals this long after work appears, not at once: a burst lands in one block, and
+# a client's `await tx.wait()` never returns within the 250 ms for which ethers v6 caches an
+# identical request (its cached "pending" nonce would be stale: "nonce too low").
+AUTOMINE_DELAY_SECONDS = 0.3
+# Once the pool is idle again, automine seals one empty block this long after the last one.
+# A client that starts watching for new blocks just after its transaction's block (ethers v6
+# `tx.wait()` checks the receipt, then polls the block number, and looks again only when the
+# number moves) would otherwise wait for somebody else's next transaction.
+TRAILING_BLOCK_SECONDS = 1.0
 
 
 class Node:
@@ -38,11 +47,13 @@ class Node:
         pool_config: PoolConfig = PoolConfig(),
         journal_path: Optional[Path] = None,
         max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES,
+        automine_delay: float = AUTOMINE_DELAY_SECONDS,
     ) -> None:
         self.genesis = genesis
         self.db = MemoryDB() if db is None else db
         self.clock = SystemClock() if clock is None else clock
         self.block_time = block_time  # None: automine (seal when there is work)
+        self.automine_delay = automine_delay
         self.builder = BlockBuilder(genesis, self.db, max_block_bytes)
         self.chain = build_chain(genesis, self.db)  # reads: the per-transaction design
         self._tx_builder = self.chain.get_vm_class_for_block_number(0).get_transaction_builder()
@@ -50,6 +61,7 @@ class Node:
         self.pool = TxPool(pool_config, self._context(), self.journal, now=self.clock.now)
         self.blocks = BlockCache()  # recent blocks and receipts, for the RPC
         self.listeners: List[Callable[[BuiltBlock], None]] = []  # called after each block
+        self.tx_listeners: List[Callable[[SignedTransactionAPI], None]] = []  # after each accepted tx
         self.commit_hook: Optional[Callable[[BuiltBlock], bool]] = None
         self._produce_lock = threading.Lock()
         if self.journal is not None:
@@ -73,12 +85,22 @@ class Node:
 
     def submit(self, raw: bytes) -> bytes:
         """eth_sendRawTransaction: admit into the pool; the hash once it is journaled."""
-        if len(raw) > self.pool.config.max_tx_bytes:
-            raise TxRejected(f"oversized data: transaction of {len(raw)} bytes, limit "
-                             f"{self.pool.config.max_tx_bytes}", reason="size")
-        tx = self.decode_transaction(raw)
-        check_static(tx, len(raw), self.pool.config.max_tx_bytes, self.pool.context)
-        return self.pool.add(tx, raw)
+        try:
+            if len(raw) > self.pool.config.max_tx_bytes:
+                raise TxRejected(f"oversized data: transaction of {len(raw)} bytes, limit "
+                                 f"{self.pool.config.max_tx_bytes}", reason="size")
+            tx = self.decode_transaction(raw)
+            check_static(tx, len(raw), self.pool.config.max_tx_bytes, self.pool.context)
+        except TxRejected as err:
+            self.pool.count_rejection(err)
+            raise
+        tx_hash = self.pool.add(tx, raw)
+        for listener in list(self.tx_listeners):
+            try:
+                listener(tx)
+            except Exception:  # a broken subscriber must not refuse the transaction
+                log.exception("transaction listener failed")
+        return tx_hash
 
     def send_transaction(self, tx: SignedTransactionAPI) -> bytes:
         return self.submit(tx.encode())
@@ -102,6 +124,9 @@ class Node:
                 log.warning("%s", err)
                 self.pool.work.set()
                 return None
+            except BaseException:
+                self.pool.work.set()  # the transactions are still pending: try again
+                raise
             self._committed(built)
             return built.block
 
@@ -138,21 +163,29 @@ class Node:
                 log.exception("block listener failed")
 
     def run_producer(self, stop: threading.Event) -> None:
-        """The producer loop: automine seals as soon as there is work (at most one block a
-        second); with `block_time` N it seals every N seconds, empty blocks included."""
+        """The producer loop: automine seals `automine_delay` after work appears (at most one
+        block a second), then one empty trailing block once the pool is idle; with
+        `block_time` N it seals every N seconds, empty blocks included."""
         head = self.builder.head()
         ahead = head.timestamp - self.clock.now()
         if ahead > 0:
             log.warning("the head block is %.0f s ahead of this clock: no block until then", ahead)
+        work_since = trailing_due = None
         while not stop.is_set():
             parent = self.builder.head()
             now = self.clock.now()
             if self.block_time is None:
-                if not self.pool.work.is_set():
+                if self.pool.work.is_set():
+                    work_since = now if work_since is None else work_since
+                    due, force = work_since + self.automine_delay, False
+                elif trailing_due is not None:
+                    work_since = None
+                    due, force = trailing_due, True
+                else:
+                    work_since = None
                     self.clock.wait(self.pool.work, IDLE_POLL_SECONDS)
                     continue
-                delay = seconds_until_sealable(parent.timestamp, now)
-                force = False
+                delay = max(seconds_until_sealable(parent.timestamp, now), due - now)
             else:
                 due = max(parent.timestamp + self.block_time, parent.timestamp + 1)
                 delay = max(0.0, due - now)
@@ -161,7 +194,10 @@ class Node:
                 stop.wait(min(delay, IDLE_POLL_SECONDS))
                 continue
             try:
-                self.produce(force_empty=force)
+                work_since = None
+                block = self.produce(force_empty=force)
+                if self.block_time is None and block is not None:
+                    trailing_due = now + TRAILING_BLOCK_SECONDS if block.transactions else None
             except Exception:
                 log.exception("block production failed; retrying")
                 stop.wait(IDLE_POLL_SECONDS)

@@ -100,12 +100,16 @@ class TxPool:
             try:
                 entry = self._admit(tx, raw)
             except TxRejected as err:
-                self.rejected[err.reason] = self.rejected.get(err.reason, 0) + 1
+                self.count_rejection(err)
                 raise
             seq = self._journal.append(raw) if self._journal is not None else 0
         if self._journal is not None:
             self._journal.sync(seq)
         return entry.hash
+
+    def count_rejection(self, err: TxRejected) -> None:
+        with self._lock:
+            self.rejected[err.reason] = self.rejected.get(err.reason, 0) + 1
 
     def _admit(self, tx: SignedTransactionAPI, raw: bytes) -> PoolTx:
         if tx.hash in self._txs:

@@ -35,6 +35,25 @@ def open_db(datadir: Path):
         raise CliError(f"cannot open the database in {datadir}: {err}") from None
 
 
+def observe(node, api):
+    """The status index (rebuilt from the vault's logs, with a progress bar) and metrics."""
+    from rich.progress import Progress
+
+    from .metrics import NodeMetrics
+    from .status_index import StatusIndex
+
+    index = StatusIndex(node.chain, node.genesis)
+    head = node.chain.get_canonical_head().block_number
+    with Progress(transient=True, disable=head < 1000) as progress:
+        task = progress.add_task("indexing fee accounts", total=max(head, 1))
+        index.rebuild(lambda done, total: progress.update(task, completed=done))
+    metrics = NodeMetrics(node, index, api.methods)
+    node.listeners.append(metrics.on_block)
+    api.observer = metrics.on_request
+    api.status_index = index
+    return metrics
+
+
 @click.command()
 @click.option("--genesis", "genesis_path", required=True, type=click.Path(dir_okay=False), help="genesis JSON file")
 @click.option("--datadir", type=click.Path(file_okay=False, path_type=Path),
@@ -42,8 +61,18 @@ def open_db(datadir: Path):
 @click.option("--memory", is_flag=True, help="keep the chain in memory only (nothing survives a restart)")
 @click.option("--host", default="127.0.0.1", show_default=True, help="interface to bind")
 @click.option("--port", default=8545, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port")
+@click.option("--ws-port", type=click.IntRange(0, 65535),
+              help="also serve JSON-RPC and WebSocket on this port [default: WebSocket on --port]")
+@click.option("--http-corsdomain", default="", help="comma-separated origins a browser page may call "
+              "from (`*`: any) [default: none]")
+@click.option("--http-vhosts", default="localhost", show_default=True,
+              help="comma-separated Host names accepted on HTTP (`*`: any; IP addresses always)")
+@click.option("--ws-origins", default="", help="comma-separated Origins accepted on WebSocket "
+              "upgrades (`*`: any) [default: http://localhost and http://<hostname>]")
 @click.option("--block-time", type=click.FloatRange(min=1), help="seal every N seconds, empty blocks too "
               "[default: seal when there is work, at most one block a second]")
+@click.option("--automine-delay", default=0.3, show_default=True, type=click.FloatRange(0, 1),
+              help="automine: seconds between the first pending transaction and its block")
 @click.option("--rpc-gas-cap", default=50_000_000, show_default=True, type=click.IntRange(21_000),
               help="gas cap of eth_call / eth_estimateGas")
 @click.option("--rpc-evm-timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.1),
@@ -56,18 +85,26 @@ def open_db(datadir: Path):
               help="pending transactions in total")
 @click.option("--max-block-bytes", default=1_000_000, show_default=True, type=click.IntRange(10_000),
               help="byte cap of a block's transactions")
+@click.option("--metrics-port", type=click.IntRange(0, 65535),
+              help="serve /metrics on this port too [default: only on --port]")
+@click.option("--no-console", is_flag=True, help="do not serve the read-only console at /console")
 @click.option("-v", "--verbose", is_flag=True, help="log every block and dropped transaction")
 @cluster_options
 def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, port: int,
-        block_time: Optional[float], rpc_gas_cap: int, rpc_evm_timeout: float, rpc_call_workers: int,
-        txpool_account_slots: int, txpool_global_slots: int, max_block_bytes: int, verbose: bool,
+        ws_port: Optional[int], http_corsdomain: str, http_vhosts: str, ws_origins: str,
+        block_time: Optional[float], automine_delay: float, rpc_gas_cap: int, rpc_evm_timeout: float,
+        rpc_call_workers: int, txpool_account_slots: int, txpool_global_slots: int,
+        max_block_bytes: int, metrics_port: Optional[int], no_console: bool, verbose: bool,
         **cluster_flags) -> None:
     """Start a node with JSON-RPC over HTTP (with --etcd: as one node of a cluster)."""
     from ..chain import GenesisMismatchError
     from .cluster.clusternode import ClusterNode
     from .node import Node
     from .pool import PoolConfig
+    from .console import console_routes
+    from .metrics import metrics_route
     from .rpc import HttpServer, RpcApi, RpcLimits
+    from .rpc.cors import AccessRules, split_list
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -83,12 +120,20 @@ def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, por
         node = (Node if cluster is None else ClusterNode)(
             genesis, db, block_time=block_time, pool_config=pool_config,
             journal_path=datadir / "txpool.journal" if datadir is not None else None,
-            max_block_bytes=max_block_bytes, **node_kwargs)
+            max_block_bytes=max_block_bytes, automine_delay=automine_delay, **node_kwargs)
     except GenesisMismatchError as err:
         raise CliError(f"{err}; use another --datadir or the genesis that created it") from None
     limits = RpcLimits(gas_cap=rpc_gas_cap, evm_timeout_seconds=rpc_evm_timeout,
                        call_workers=rpc_call_workers)
-    server = HttpServer(RpcApi(node, limits), host, port)
+    api = RpcApi(node, limits)
+    metrics = observe(node, api)
+    routes = [metrics_route(metrics)]
+    access = AccessRules(split_list(http_corsdomain), split_list(http_vhosts), split_list(ws_origins))
+    server = HttpServer(api, host, port, routes if no_console else routes + console_routes(api),
+                        access=access, ws_port=ws_port)
+    servers = [server]
+    if metrics_port is not None:
+        servers.append(HttpServer(api, host, metrics_port, routes, serve_rpc=False))
     stop = threading.Event()
     producer = threading.Thread(target=node.run_producer, args=(stop,), name="producer", daemon=True)
 
@@ -98,16 +143,21 @@ def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, por
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
     try:
-        server.start()
+        for each in servers:
+            each.start()
     except OSError as err:
+        for each in servers:
+            each.stop()
         node.close()
-        raise CliError(f"cannot listen on {host}:{port}: {err.strerror}") from None
+        raise CliError(f"cannot listen on {host}: {err.strerror}") from None
     joined = ""
     if cluster is not None:
+        metrics.cluster_status = node.cluster_status
         try:
-            joined = ", " + join_cluster(node, server.url)
+            joined = "; " + join_cluster(node, server.url)
         except CliError:
-            server.stop()
+            for each in servers:
+                each.stop()
             node.close()
             raise
     producer.start()
@@ -116,12 +166,13 @@ def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, por
     click.echo(f"fee-node listening on {server.url} chain {genesis.chain_id} head {head.block_number} "
                f"({'automine' if block_time is None else f'{block_time:g}s blocks'}, "
                f"{'datadir ' + str(datadir) if datadir else 'in memory'}, "
-               f"{pending + queued} pooled transactions{joined})", err=True)
+               f"{pending + queued} pooled transactions; WebSocket {server.ws_url}{joined})", err=True)
     sys.stderr.flush()
     try:
         stop.wait()
     finally:
         stop.set()
-        server.stop()
+        for each in servers:
+            each.stop()
         producer.join(10)
         node.close()

@@ -9,8 +9,11 @@ import logging
 from typing import Any, Callable, Dict, List, Optional
 
 from ..node import Node
+from .access_list import AccessListMethods
+from .block_methods import BlockMethods
 from .chain_methods import ChainMethods
 from .cluster_methods import ClusterMethods
+from .console_methods import ConsoleMethods
 from .errors import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -23,16 +26,23 @@ from .errors import (
 )
 from .limits import RpcLimits, check_depth, start_request
 from .log_methods import FeeMethods
-from .tx_methods import TransactionMethods
+from .net_methods import NetMethods
+from .proof import ProofMethods
+from .subscriptions import SubscriptionMethods
+from .txpool_methods import TxPoolMethods
 
 log = logging.getLogger("fee_plugin.node.rpc")
 
 
-class RpcApi(ChainMethods, TransactionMethods, FeeMethods, ClusterMethods):
+class RpcApi(ChainMethods, BlockMethods, AccessListMethods, FeeMethods,
+             SubscriptionMethods, ProofMethods, NetMethods, TxPoolMethods, ConsoleMethods,
+             ClusterMethods):
     """Method name -> handler; every handler takes the JSON params list."""
 
     def __init__(self, node: Node, limits: RpcLimits = RpcLimits()) -> None:
         super().__init__(node, limits)
+        # (method, error code or 0) per request, e.g. for metrics; names are untrusted input
+        self.observer: Optional[Callable[[str, int], None]] = None
         self.methods: Dict[str, Callable[[List[Any]], Any]] = {
             name[4:].replace("__", "_"): getattr(self, name)
             for name in dir(self)
@@ -41,6 +51,14 @@ class RpcApi(ChainMethods, TransactionMethods, FeeMethods, ClusterMethods):
 
     def handle(self, request: Any) -> Optional[Dict[str, Any]]:
         """One request object -> response object (None for a notification)."""
+        response = self._handle(request)
+        if self.observer is not None:
+            method = request.get("method") if isinstance(request, dict) else None
+            error = (response or {}).get("error")
+            self.observer(method if isinstance(method, str) else "", error["code"] if error else 0)
+        return response
+
+    def _handle(self, request: Any) -> Optional[Dict[str, Any]]:
         if (not isinstance(request, dict) or request.get("jsonrpc") != "2.0"
                 or not isinstance(request.get("method"), str)):
             return error_response(None, RpcError(INVALID_REQUEST, "invalid request"))

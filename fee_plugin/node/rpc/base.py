@@ -10,6 +10,7 @@ from .calls import CallRunner
 from .errors import INVALID_PARAMS, RpcError
 from .limits import RpcLimits
 from .params import hash32, quantity
+from .pending import PendingBlocks
 
 BLOCK_TAGS_AT_HEAD = ("latest", "safe", "finalized", "pending")
 
@@ -21,6 +22,7 @@ class MethodsBase:
         self.node = node
         self.limits = limits
         self.calls = CallRunner(node.chain, limits)
+        self.pending = PendingBlocks(node, limits.pending_build_seconds)
 
     @property
     def chain(self):
@@ -65,7 +67,14 @@ class MethodsBase:
         cached = self.node.blocks.get(header.hash)
         return cached[0] if cached is not None else self.chain.get_block_by_header(header)
 
+    def read_point(self, tag: Any) -> Tuple[BlockHeaderAPI, Any]:
+        """(header, database) to read state at: a committed block, or the pending block."""
+        if tag == "pending":
+            pending = self.pending.get()
+            return pending.header, pending.db
+        return self.header(tag), self.chain.chaindb.db
+
     def state(self, tag: Any):
-        header = self.header(tag)
+        header, db = self.read_point(tag)
         vm = self.chain.get_vm(header)
-        return vm.build_state(self.chain.chaindb.db, header, vm.chain_context, vm.previous_hashes)
+        return vm.build_state(db, header, vm.chain_context, vm.previous_hashes)

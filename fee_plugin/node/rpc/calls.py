@@ -98,11 +98,11 @@ class CallRunner:
         self.limits = limits
         self.slots = threading.BoundedSemaphore(limits.call_workers)
 
-    def _state(self, header: BlockHeaderAPI):
+    def _state(self, header: BlockHeaderAPI, db=None):
         vm = self.chain.get_vm(header)
         call_header = header.copy(base_fee_per_gas=0)  # a free call passes the fee check
         state = call_vm_class(type(vm)).build_state(
-            self.chain.chaindb.db, call_header, vm.chain_context, vm.previous_hashes)
+            self.chain.chaindb.db if db is None else db, call_header, vm.chain_context, vm.previous_hashes)
         state.rpc_deadline = call_deadline()
         return vm, state
 
@@ -127,14 +127,23 @@ class CallRunner:
         finally:
             state.revert(snapshot)
 
+    def with_state(self, header: BlockHeaderAPI, db, work):
+        """`work(vm, state)` in a call worker slot, on a fresh call state at `header`
+        (for executions that need more than call/estimate, e.g. eth_createAccessList)."""
+        slot = self._slot()
+        try:
+            return work(*self._state(header, db))
+        finally:
+            slot.release()
+
     def gas_for(self, header: BlockHeaderAPI, gas: Optional[int]) -> int:
         limit = header.gas_limit if gas is None else gas
         return min(limit, self.limits.gas_cap)
 
-    def call(self, header, sender, to, data, gas, value) -> bytes:
+    def call(self, header, sender, to, data, gas, value, db=None) -> bytes:
         slot = self._slot()
         try:
-            vm, state = self._state(header)
+            vm, state = self._state(header, db)
             computation = self._execute(vm, state, sender, to, data, self.gas_for(header, gas), value)
         finally:
             slot.release()
@@ -142,11 +151,11 @@ class CallRunner:
             raise failure(computation)
         return computation.output
 
-    def estimate(self, header, sender, to, data, gas, value) -> int:
+    def estimate(self, header, sender, to, data, gas, value, db=None) -> int:
         """geth's search: run at the cap, then binary search to within 1.5 %."""
         slot = self._slot()
         try:
-            vm, state = self._state(header)
+            vm, state = self._state(header, db)
             high = self.gas_for(header, gas)
             computation = self._execute(vm, state, sender, to, data, high, value)
             if computation.is_error:

@@ -66,6 +66,8 @@ class ChainMethods(MethodsBase):
 
     def rpc_eth_getBlockByNumber(self, params):
         tag, full = positional(params, 1, 2)
+        if tag == "pending":
+            return block_json(self.pending.get().block, bool(full), pending=True)
         try:
             header = self.header(tag)
         except RpcError:

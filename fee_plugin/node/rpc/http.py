@@ -4,7 +4,8 @@ aiohttp (maintained, asyncio, HTTP/1.1 keep-alive with TCP_NODELAY and one write
 response, and WebSocket on the same port) accepts connections on one event loop thread;
 request bodies are handed to a bounded pool of worker threads, because py-evm reads are
 blocking Python. When every worker is busy and the backlog is full, a request is answered
-at once with a "busy" error instead of queueing without bound.
+at once with a "busy" error instead of queueing without bound. WebSocket upgrades of GET /
+are served by ws.py (also on `ws_port` when given); cors.py checks hosts and origins.
 """
 import asyncio
 import json
@@ -16,7 +17,9 @@ from typing import Optional
 from aiohttp import web
 
 from .api import RpcApi
+from .cors import AccessRules, access_middleware, is_websocket_upgrade
 from .errors import INVALID_REQUEST, LIMIT_EXCEEDED, RpcError, error_response
+from .ws import WsEndpoint
 
 log = logging.getLogger("fee_plugin.node.rpc.http")
 
@@ -29,11 +32,21 @@ def _json_body(obj) -> bytes:
 
 
 class HttpServer:
-    def __init__(self, api: RpcApi, host: str = "127.0.0.1", port: int = 8545) -> None:
+    def __init__(self, api: RpcApi, host: str = "127.0.0.1", port: int = 8545, routes=(),
+                 serve_rpc: bool = True, *, access: AccessRules = AccessRules(),
+                 ws_port: Optional[int] = None) -> None:
+        """`routes`: more (method, path, handler) for the same server (metrics, console);
+        a handler is `async def handler(request, server)`. Without `serve_rpc` only the
+        routes are served (e.g. metrics on their own port). `access`: CORS, virtual hosts
+        and WebSocket origins of the RPC (cors.py); `ws_port`: a second port for it."""
         self.api = api
+        self.routes = list(routes)
+        self.serve_rpc = serve_rpc
         self.host, self.port = host, port
+        self.access, self.ws_port = access, ws_port
         limits = api.limits
         self._executor = ThreadPoolExecutor(limits.workers, thread_name_prefix="rpc")
+        self.websockets = WsEndpoint(api, self._executor)
         self._max_in_flight = limits.workers * BACKLOG_PER_WORKER
         self._in_flight = 0
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -45,6 +58,10 @@ class HttpServer:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.ws_port or self.port}"
 
     # -- handlers ---------------------------------------------------------------------------
 
@@ -66,17 +83,28 @@ class HttpServer:
             self._in_flight -= 1
         return web.Response(body=reply or b"", content_type="application/json")
 
-    async def _get(self, request: web.Request) -> web.Response:
+    async def _get(self, request: web.Request) -> web.StreamResponse:
+        if is_websocket_upgrade(request):
+            return await self.websockets.handle(request)
         return web.json_response({"error": "use POST with a JSON-RPC body"}, status=405)
 
     def _error_reply(self, status: int, error: RpcError) -> web.Response:
         return web.Response(status=status, body=_json_body(error_response(None, error)),
                             content_type="application/json")
 
+    async def run_blocking(self, fn, *args):
+        """Run blocking work (py-evm reads) on the worker pool, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
     def make_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.api.limits.max_body_bytes)
-        app.router.add_post("/", self._post)
-        app.router.add_get("/", self._get)
+        middlewares = [access_middleware(self.access)] if self.serve_rpc else []
+        app = web.Application(client_max_size=self.api.limits.max_body_bytes, middlewares=middlewares)
+        if self.serve_rpc:
+            app.router.add_post("/", self._post)
+            app.router.add_get("/", self._get)
+            app.router.add_route("OPTIONS", "/", self._get)  # answered by the CORS middleware
+        for method, path, handler in self.routes:
+            app.router.add_route(method, path, lambda request, h=handler: h(request, self))
         return app
 
     # -- lifetime ---------------------------------------------------------------------------
@@ -90,6 +118,10 @@ class HttpServer:
             site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
             await site.start()
             self.port = runner.addresses[0][1]
+            if self.ws_port is not None:
+                bound = set(runner.addresses)
+                await web.TCPSite(runner, self.host, self.ws_port, reuse_address=True).start()
+                self.ws_port = [a for a in runner.addresses if a not in bound][0][1]
         except BaseException as err:
             self._error = err
             self._ready.set()
@@ -99,6 +131,7 @@ class HttpServer:
         try:
             await self._stop.wait()
         finally:
+            await self.websockets.close_all()
             await runner.cleanup()
 
     def serve_forever(self) -> None:

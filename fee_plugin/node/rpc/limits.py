@@ -21,13 +21,20 @@ class RpcLimits:
     gas_cap: int = 50_000_000  # geth --rpc.gascap
     evm_timeout_seconds: float = 5.0  # geth --rpc.evmtimeout; shared by a batch
     call_workers: int = 2  # eth_call / eth_estimateGas running at once
-    call_queue_seconds: float = 1.0  # how long a call waits for a worker before "busy"
+    call_queue_seconds: float = 5.0  # how long a call waits for a worker before "busy" (a dapp's burst of estimates waits its turn)
     workers: int = 8  # requests executing at once (reads, admission)
     fee_history_blocks: int = 1024
     fee_history_percentiles: int = 100
     log_range_blocks: int = 10_000
     log_results: int = 10_000
     read_timeout_seconds: float = 10.0  # scans (logs, fee history, history); per request
+    max_filters: int = 1024  # installed polling filters (idle ones expire after 5 min)
+    filter_items: int = 10_000  # transactions buffered per pending-transaction filter
+    ws_connections: int = 256  # WebSocket connections at once
+    ws_subscriptions: int = 256  # eth_subscribe subscriptions per connection
+    ws_requests_in_flight: int = 16  # requests of one connection executing at once
+    ws_send_queue: int = 4096  # messages waiting to be sent on one connection; then it is closed
+    pending_build_seconds: float = 1.0  # time cap of building the "pending" block
 
 
 _request = threading.local()

@@ -11,8 +11,8 @@ def _hex(value: int) -> str:
     return hex(value)
 
 
-def block_json(block: BlockAPI, full: bool) -> Dict[str, Any]:
-    h = block.header
+def header_json(h: BlockHeaderAPI) -> Dict[str, Any]:
+    """geth's header object (eth_subscribe newHeads; the common part of a block)."""
     result = {
         "number": _hex(h.block_number),
         "hash": encode_hex(h.hash),
@@ -26,15 +26,11 @@ def block_json(block: BlockAPI, full: bool) -> Dict[str, Any]:
         "receiptsRoot": encode_hex(h.receipt_root),
         "miner": to_checksum_address(h.coinbase),
         "difficulty": _hex(h.difficulty),
-        "totalDifficulty": _hex(h.difficulty),
         "extraData": encode_hex(h.extra_data),
-        "size": _hex(len(rlp.encode(block))),
         "gasLimit": _hex(h.gas_limit),
         "gasUsed": _hex(h.gas_used),
         "timestamp": _hex(h.timestamp),
         "baseFeePerGas": _hex(h.base_fee_per_gas),
-        "uncles": [],
-        "withdrawals": [],
         "withdrawalsRoot": encode_hex(h.withdrawals_root),
         "blobGasUsed": _hex(h.blob_gas_used),
         "excessBlobGas": _hex(h.excess_blob_gas),
@@ -42,10 +38,23 @@ def block_json(block: BlockAPI, full: bool) -> Dict[str, Any]:
     }
     if hasattr(h, "requests_hash"):
         result["requestsHash"] = encode_hex(h.requests_hash)
+    return result
+
+
+def block_json(block: BlockAPI, full: bool, pending: bool = False) -> Dict[str, Any]:
+    """geth's block object; a pending block has no hash, nonce or miner yet (null)."""
+    h = block.header
+    result = header_json(h)
+    result["totalDifficulty"] = _hex(h.difficulty)
+    result["size"] = _hex(len(rlp.encode(block)))
+    result["uncles"] = []
+    result["withdrawals"] = []
     result["transactions"] = [
-        transaction_json(tx, h, i) if full else encode_hex(tx.hash)
+        (transaction_json(tx, None, None) if pending else transaction_json(tx, h, i)) if full else encode_hex(tx.hash)
         for i, tx in enumerate(block.transactions)
     ]
+    if pending:
+        result.update(hash=None, nonce=None, miner=None)
     return result
 
 

@@ -52,17 +52,17 @@ class TransactionMethods(MethodsBase):
 
     # -- calls ----------------------------------------------------------------------------
 
-    def _call_params(self, params) -> Tuple[BlockHeaderAPI, bytes, Optional[bytes], bytes, Optional[int], int]:
+    def _call_params(self, params) -> Tuple[BlockHeaderAPI, bytes, Optional[bytes], bytes, Optional[int], int, Any]:
         call, tag = positional(params, 1, 2)
         if not isinstance(call, dict):
             raise RpcError(INVALID_PARAMS, "call: expected a transaction object")
-        header = self.header(tag)
+        header, db = self.read_point(tag)
         sender = address(call["from"], "from") if call.get("from") else ZERO_ADDRESS
         to = address(call["to"], "to") if call.get("to") else None  # None: a creation
         payload = call.get("input") if call.get("input") is not None else call.get("data", "0x")
         gas = quantity(call["gas"], "gas") if call.get("gas") else None
         value = quantity(call["value"], "value") if call.get("value") else 0
-        return header, sender, to, data(payload, "input"), gas, value
+        return header, sender, to, data(payload, "input"), gas, value, db
 
     def rpc_eth_call(self, params: Any):
         return encode_hex(self.calls.call(*self._call_params(params)))
