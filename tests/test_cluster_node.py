@@ -110,3 +110,52 @@ def test_a_second_node_with_a_live_nodes_id_is_refused(pair, etcd_devnet):
             twin.join("http://127.0.0.1:1")
     finally:
         twin.close()
+
+
+class _StubElection:
+    def __init__(self) -> None:
+        self.campaigns = 0
+
+    def campaign(self) -> None:
+        self.campaigns += 1
+
+    def resign(self) -> None:
+        pass
+
+
+class _StubMember:
+    """A member whose commits do not land (another block got there first)."""
+
+    def __init__(self, head) -> None:
+        self._head = head
+        self.election = _StubElection()
+        self.blocks = self
+        self.fence = object()
+
+    def head(self):
+        return self._head
+
+    def commit(self, number, parent_hash, block_hash, data):
+        from fee_plugin.node.cluster import AppendResult, AppendStatus, Head
+
+        return AppendResult(AppendStatus.HEAD_MOVED, Head(number, b"\x99" * 32), 7)
+
+
+def test_a_commit_that_does_not_land_writes_nothing_ends_the_term_and_campaigns_once_caught_up():
+    from fee_plugin.node.cluster import Head
+
+    raw = genesis_dict(consumption="upfront")
+    node = ClusterNode(load_genesis(copy.deepcopy(raw)),
+                       cluster=ClusterConfig(etcd=("http://127.0.0.1:1",), node_id="a"))
+    genesis = node.chain.get_canonical_head()
+    node.member = _StubMember(Head(0, genesis.hash))
+    node._campaigning, node._term_stop = True, threading.Event()
+    tx = sign(node.chain, USER_KEYS[0], VAULT, value=ETHER, data=calldata("deposit"),
+              gas=300_000, nonce=0, chain_id=node.genesis.chain_id)
+    node.send_transaction(tx)
+    assert node.produce() is None
+    assert node.chain.get_canonical_head() == genesis  # the refused block left nothing
+    assert node._term_stop.is_set() and not node._campaigning
+    assert node.pool.get(tx.hash) is not None  # still pending, for the next producer
+    node._campaign_when_caught_up()  # holds etcd's head (the genesis here): campaigns again
+    assert node.member.election.campaigns == 1

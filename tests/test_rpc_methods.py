@@ -89,7 +89,7 @@ def test_node_facts(setup):
     assert call(api, "eth_mining") is True and call(api, "eth_hashrate") == "0x0"
     assert call(api, "eth_protocolVersion") == "0x44"
     assert call(api, "eth_blobBaseFee") == "0x1"  # no blob gas used: the minimum
-    assert call(api, "rpc_modules") == {m: "1.0" for m in ("eth", "fee", "net", "rpc", "txpool", "web3")}
+    assert call(api, "rpc_modules") == {m: "1.0" for m in ("debug", "eth", "fee", "net", "rpc", "txpool", "web3")}
 
 
 def test_txpool_status_content_and_inspect(setup):
