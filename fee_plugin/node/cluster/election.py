@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .client import (
+    EtcdCompacted,
     EtcdError,
     EtcdUnavailable,
     KeyValue,
@@ -246,7 +247,7 @@ class Election:
             self._dirty.clear()
             try:
                 self._wait_for_change(*self._step())
-            except EtcdUnavailable as exc:
+            except (EtcdUnavailable, EtcdCompacted) as exc:  # member gone; history compacted
                 log.debug("election: %s", exc)
                 self._stop.wait(RETRY_PAUSE_SECONDS)
             except EtcdError as exc:
