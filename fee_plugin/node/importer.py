@@ -43,14 +43,14 @@ class _KeepsReceipts:
         return header, receipts, computations
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _importing_chain_class(chain_class):
     vms = tuple((number, type(f"Importing{vm.__name__}", (_KeepsReceipts, vm), {}))
                 for number, vm in chain_class.vm_configuration)
     return chain_class.configure(__name__=f"Importing{chain_class.__name__}", vm_configuration=vms)
 
 
-_importing_chains: "weakref.WeakKeyDictionary[BlockBuilder, object]" = weakref.WeakKeyDictionary()
+_importing_chains: weakref.WeakKeyDictionary[BlockBuilder, object] = weakref.WeakKeyDictionary()
 
 
 def _importing_chain(builder: BlockBuilder):
