@@ -94,9 +94,10 @@ def test_a_producer_stopped_past_its_lease_cannot_append_and_catches_up(make_clu
                    "blocks of the successor")
     finally:
         cluster.devnet.resume_node(producer)
-    status = wait_until(lambda: (s := cluster.status(producer))["role"] == "follower" and s, 10,
-                        "the old producer stepping down")
-    assert status["producer"] == cluster.devnet.specs[successor].node_id
+    successor_id = cluster.devnet.specs[successor].node_id
+    # its view of the election may lag its own step-down by a watch event: wait for both
+    wait_until(lambda: (s := cluster.status(producer))["role"] == "follower" and s["producer"] == successor_id,
+               10, "the old producer stepping down and following the successor")
     cluster.wait_converged(20)
     assert cluster.producer() == successor
     log = cluster.log(producer)
