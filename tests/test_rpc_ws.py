@@ -128,6 +128,14 @@ def test_subscriptions_deliver_heads_logs_and_pending_transactions(served):
     run(scenario())
 
 
+def kernel_send_buffer_max() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as limits:
+            return int(limits.read().split()[2])
+    except (OSError, IndexError, ValueError):
+        return 4 * 2**20
+
+
 @pytest.mark.parametrize("served", [(RpcLimits(ws_send_queue=4), AccessRules(), None)], indirect=True)
 def test_a_slow_subscriber_is_dropped_and_the_producer_never_waits(served, caplog):
     node, clock, server = served
@@ -148,8 +156,12 @@ def test_a_slow_subscriber_is_dropped_and_the_producer_never_waits(served, caplo
         assert time.monotonic() < deadline
         time.sleep(0.01)
     started = time.monotonic()
-    for nonce in range(1, 41):  # 40 notifications of ~40 KB: far beyond the socket buffers
-        node.send_transaction(sign(node.chain, ALICE, b"\x42" * 20, data=b"\x01" * 20_000, gas=1_000_000,
+    # Notifications of ~200 KB, twice what the kernel's socket buffers can hold (a send
+    # buffer autotunes up to tcp_wmem's maximum, 4 MiB by default): only the send queue's
+    # limit can then absorb them, and it must drop the client.
+    count = min(100, max(40, 2 * kernel_send_buffer_max() // 200_000 + 1))
+    for nonce in range(1, count + 1):
+        node.send_transaction(sign(node.chain, ALICE, b"\x42" * 20, data=bytes(100_000), gas=1_100_000,
                                    nonce=nonce))
     clock.advance(1)
     assert node.produce() is not None

@@ -82,15 +82,20 @@ class WsConnection:
 
     async def _close_or_abort(self, reason: str) -> None:
         """Close with 1008 if the close frame gets through at once; a peer that reads
-        nothing would hold a graceful close open, so the connection is then cut."""
+        nothing would hold a graceful close open, so the connection is then cut. Cut also
+        when aiohttp gave up and only *closed* the transport: a close waits for the unsent
+        buffer to drain, which a peer that reads nothing never lets happen."""
+        closed = False
         try:
             await asyncio.wait_for(self.ws.close(code=CLOSE_POLICY, message=reason.encode()[:120]),
                                    CLOSE_GRACE_SECONDS)
+            closed = True
         except (asyncio.TimeoutError, ConnectionError, RuntimeError):
             pass
         finally:
-            if self.transport is not None and not self.transport.is_closing():
-                self.transport.abort()
+            transport = self.transport
+            if transport is not None and (not closed or transport.get_write_buffer_size()):
+                transport.abort()
 
     # -- receiving ------------------------------------------------------------------------
 
