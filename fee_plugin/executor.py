@@ -16,52 +16,39 @@ from eth.vm.forks.spurious_dragon._utils import collect_touched_accounts
 from eth.vm.message import Message
 
 from .genesis import FeeConfig
+from .lots import require
 from .payment import FeeValidationError, Payment, choose_payment, max_fee_wei
 from .payment import describe as _describe
 from .vault import (
     FeeAccount,
-    charge_account,
     charge_logs,
+    load_account,
     pay_out_fees,
     plan_charge,
-    read_account,
+    reader,
+    write_account,
 )
 
 NONCE_LIMIT = 2**64 - 1
-SET_CODE_TX_TYPE = 4  # EIP-7702: authorizations change code before the call
-PRECOMPILE_LIMIT = 0x100  # addresses at or below may run precompiles, present or future
 FEE_LOGS_ATTRIBUTE = "fee_plugin_logs"
 
 
 class FeeExecutorMixin:
-    """Mix in before the fork's TransactionExecutor; `fee_config` is set per genesis."""
+    """Mix in before the fork's TransactionExecutor; `fee_config` is set per genesis.
+
+    The per-transaction design: every charge is stored at once. Two seams,
+    `load_account` and `settle_charge`, are where the write-back design
+    (writeback.WriteBackExecutorMixin) keeps records for the block instead."""
 
     fee_config: FeeConfig = None
 
     _payment: Optional[Payment] = None
     _account: Optional[FeeAccount] = None  # as read during validation
     _runs_code = True  # False when the message executes no EVM code at all
-    _cached = False  # charged through the state's write-back cache
 
     # -- validation -----------------------------------------------------------------
 
     def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
-        cache = self.vm_state.fee_cache
-        if cache is not None and cache.dirty and transaction.sender in self._special():
-            # Validation reads the sender's balance, which may have cached credits.
-            self.vm_state.fee_flush()
-        self._validate_and_choose_payment(transaction)
-        if cache is not None:
-            self._cached = self._cacheable(transaction)
-            if not self._cached:
-                # Anything the transaction runs or touches sees every earlier charge
-                # stored and locked (SSTORE gas reads "original" values), as in the
-                # per-transaction design. The records stay cached as clean entries until
-                # the transaction has shown whether the vault's code ran (finalize).
-                self.vm_state.fee_flush(keep=True)
-                self.vm_state.lock_changes()
-
-    def _validate_and_choose_payment(self, transaction: SignedTransactionAPI) -> None:
         if self._max_fee_wei(transaction) == 0:
             # eth_call / estimate style (gas price 0): nothing paid, nothing charged.
             self._payment = Payment.NATIVE
@@ -73,32 +60,34 @@ class FeeExecutorMixin:
         else:
             self._validate_lot_paid(transaction)
 
-    def _cacheable(self, tx: SignedTransactionAPI) -> bool:
-        """A lot-paid transaction that runs no EVM code and moves no ETH of the vault,
-        the treasury or the coinbase: nothing in it can observe a cached charge."""
-        if self._payment is not Payment.LOTS or tx.type_id == SET_CODE_TX_TYPE:
-            return False
-        if tx.to == CREATE_CONTRACT_ADDRESS or int.from_bytes(tx.to, "big") <= PRECOMPILE_LIMIT:
-            return False
-        special = self._special()
-        if tx.to in special or tx.sender in special:
-            return False
-        return not self.vm_state.get_code(tx.to)
+    # -- the two seams ----------------------------------------------------------------
 
-    def _special(self) -> Tuple[bytes, bytes, bytes]:
-        """Accounts whose balance or storage the write-back cache holds back."""
-        cfg = self.fee_config
-        return cfg.vault, cfg.treasury, self.vm_state.coinbase
+    def load_account(self, owner) -> FeeAccount:
+        """The owner's record for this transaction."""
+        return self.read_stored_account(owner)
 
-    def _read_account(self, owner) -> FeeAccount:
-        cache = self.vm_state.fee_cache
-        if cache is None:
-            return read_account(self.vm_state, self.fee_config.vault, owner)
-        account = cache.get(owner)
-        if account is None:
-            account = read_account(self.vm_state, self.fee_config.vault, owner)
-            cache.load(owner, account)
-        return account
+    def settle_charge(
+        self, after: FeeAccount, vault_out_wei: int, treasury_in_wei: int, tip_wei: int
+    ) -> FeeAccount:
+        """Store the charged record and move the fee out of the vault, now; returns the
+        record as stored."""
+        state, cfg = self.vm_state, self.fee_config
+        stored = write_account(state, cfg.vault, after)
+        pay_out_fees(state, cfg.vault, cfg.treasury, state.coinbase,
+                     vault_out_wei, treasury_in_wei, tip_wei)
+        return stored
+
+    def read_stored_account(self, owner) -> FeeAccount:
+        """The record as the state holds it, read up to the block time's front."""
+        state = self.vm_state
+        return load_account(state, self.fee_config.vault, owner, state.execution_context.timestamp)
+
+    def account_after_execution(self, transaction: SignedTransactionAPI) -> FeeAccount:
+        """Only EVM code can write vault storage: after a plain transfer the record read
+        during validation is still exact, otherwise it is read again."""
+        if self._runs_code:
+            return self.read_stored_account(transaction.sender)
+        return self._account
 
     def _validate_common(self, tx: SignedTransactionAPI) -> None:
         """Checks stock py-evm skips for some transaction types (internals notes)."""
@@ -146,9 +135,11 @@ class FeeExecutorMixin:
     def _choose_payment(
         self, tx: SignedTransactionAPI
     ) -> Tuple[Payment, Optional[FeeAccount]]:
-        account = self._read_account(tx.sender)
-        t = self.vm_state.execution_context.timestamp
-        payment = choose_payment(self.fee_config, tx, account, t, self._max_fee_wei(tx))
+        account = self.load_account(tx.sender)
+        state = self.vm_state
+        t = state.execution_context.timestamp
+        read = reader(state, self.fee_config.vault, tx.sender)
+        payment = choose_payment(self.fee_config, tx, account, t, self._max_fee_wei(tx), read)
         return payment, (account if payment is Payment.LOTS else None)
 
     def _max_fee_wei(self, tx: SignedTransactionAPI) -> int:
@@ -216,30 +207,15 @@ class FeeExecutorMixin:
         )
         fee_wei = billed_gas * state.get_gas_price(transaction)
         tip_wei = billed_gas * state.get_tip(transaction)
-        assert 0 <= tip_wei <= fee_wei, (tip_wei, fee_wei)
+        require(0 <= tip_wei <= fee_wei, (tip_wei, fee_wei))
         return billed_gas, fee_wei, tip_wei
 
     def finalize_computation(
         self, transaction: SignedTransactionAPI, computation: ComputationAPI
     ) -> ComputationAPI:
-        cache = self.vm_state.fee_cache
-        if cache is not None and not self._cached and self._vault_code_ran(computation):
-            cache.forget_all()  # the vault's code may have changed any owner's records
         if self._payment is Payment.NATIVE:
             return super().finalize_computation(transaction, computation)
         return self._charge_lots(transaction, computation)
-
-    def _vault_code_ran(self, computation: ComputationAPI) -> bool:
-        """Whether any frame ran the vault's code or wrote its storage (reverted frames
-        too: conservative). Only then can EVM code have changed fee records."""
-        vault = self.fee_config.vault
-        frames = [computation]
-        while frames:
-            frame = frames.pop()
-            if vault in (frame.msg.storage_address, frame.msg.code_address):
-                return True
-            frames.extend(frame.children)
-        return False
 
     def _charge_lots(
         self, transaction: SignedTransactionAPI, computation: ComputationAPI
@@ -247,36 +223,13 @@ class FeeExecutorMixin:
         state = self.vm_state
         cfg = self.fee_config
         billed_gas, fee_wei, tip_wei = self.billing(transaction, computation)
-
-        t = state.execution_context.timestamp
-        cache = state.fee_cache
-        if self._cached:
-            # No code ran: the account read during validation is still exact.
-            charge, after = plan_charge(
-                self._account, fee_wei, t, cfg.release_policy, cfg.low_balance_wei
-            )
-        else:
-            # Only EVM code can write vault storage: after a plain transfer the account
-            # read during validation is still exact, otherwise read it again.
-            if self._runs_code:
-                account = read_account(state, cfg.vault, transaction.sender)
-            else:
-                account = self._account
-            charge, after = charge_account(
-                state, cfg.vault, account, fee_wei, t, cfg.release_policy, cfg.low_balance_wei
-            )
-            if cache is not None:  # the clean cache entry follows the stored record
-                cache.replace(transaction.sender, after)
+        account = self.account_after_execution(transaction)
+        charge, after = plan_charge(
+            account, fee_wei, state.execution_context.timestamp, cfg.release_policy,
+            cfg.low_balance_wei, reader(state, cfg.vault, transaction.sender),
+        )
         vault_out_wei = fee_wei + charge.swept_wei
-        treasury_in_wei = vault_out_wei - tip_wei
-        if self._cached:
-            assert state.get_balance(cfg.vault) - cache.vault_out_wei >= vault_out_wei
-            cache.charge(after, vault_out_wei, treasury_in_wei, tip_wei)
-        else:
-            pay_out_fees(
-                state, cfg.vault, cfg.treasury, state.coinbase,
-                vault_out_wei, treasury_in_wei, tip_wei,
-            )
+        self.settle_charge(after, vault_out_wei, vault_out_wei - tip_wei, tip_wei)
         setattr(
             computation,
             FEE_LOGS_ATTRIBUTE,

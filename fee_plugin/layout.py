@@ -1,12 +1,27 @@
-"""The vault's storage layout: slot numbers and packed words (see contracts/LAYOUT.md).
+"""The vault's storage layout v3: slot numbers and packed words (see contracts/LAYOUT.md).
 
 Pure functions, no py-evm import: the executor hook, the queries and the tests all derive
-slot keys and decode words here, so the layout exists once on the Python side.
+slot keys and decode words here, so the layout exists once on the Python side. The lot
+math (lots.py) knows nothing of this encoding.
 """
 from dataclasses import dataclass
 from typing import Tuple
 
 from eth_utils import keccak
+
+from .lots import (
+    AMOUNT_BITS,
+    AMOUNT_LIMIT,
+    LINE_LIMIT,
+    LOTS_CAPACITY,
+    TIME_BITS,
+    TIME_LIMIT,
+    Line,
+    Lot,
+    require,
+)
+
+LAYOUT_VERSION = 3
 
 # Top-level storage slots, in the contract's declaration order.
 SLOT_ACCOUNTS = 0
@@ -19,66 +34,42 @@ SLOT_LOW_BALANCE = 6
 SLOT_CONSUMPTION_MODE = 7
 SLOT_INITIAL_RELEASE_BPS = 8
 
-LOTS_CAPACITY = 64  # lot slots per account; genesis maxLiveLots <= this
 HEAD0_OFFSET = 0
 HEAD1_OFFSET = 1
 LOTS_OFFSET = 2
 
-AMOUNT_BITS = 88
-TIME_BITS = 40
+LINE_BITS = 90
 TOTAL_BITS = 96
-AMOUNT_LIMIT = 1 << AMOUNT_BITS  # a lot's amount is < this
-TIME_LIMIT = 1 << TIME_BITS  # timestamps are < this
 TOTAL_LIMIT = 1 << TOTAL_BITS  # an account's lifetime deposits are < this
+NO_LOT = 0  # a link field: 0 ends a chain, k links to lot slot k − 1
 
 _MASK_AMOUNT = AMOUNT_LIMIT - 1
 _MASK_TIME = TIME_LIMIT - 1
+_MASK_LINE = (1 << LINE_BITS) - 1
 _MASK_TOTAL = TOTAL_LIMIT - 1
-_MASK_64 = (1 << 64) - 1
 _MASK_8 = 0xFF
 
 FLAG_OPENED = 1
 FLAG_FROZEN = 2
 
-
-@dataclass(frozen=True)
-class Lot:
-    """One deposit: its quota, what was charged from it and its validity window."""
-
-    slot: int
-    amount: int
-    used: int
-    start: int
-    expiry: int
-
-    def __post_init__(self) -> None:
-        assert 0 <= self.slot < LOTS_CAPACITY, self
-        assert 0 < self.amount < AMOUNT_LIMIT, self
-        assert 0 <= self.used <= self.amount, self
-        assert 0 <= self.start < self.expiry < TIME_LIMIT, self
-
-    @property
-    def remaining(self) -> int:
-        return self.amount - self.used
+require(LINE_LIMIT <= 1 << LINE_BITS, "a line field holds any sum of live amounts")
+require(AMOUNT_BITS * 2 + TIME_BITS * 2 + 8 == 256, "a lot is one word")
 
 
 @dataclass(frozen=True)
-class Header:
-    """The account's two header words, decoded."""
+class Head:
+    """head0, the word every charge reads and writes: the release line of the lots in
+    charge, the two chains' first links, the status as of the last update, the flags."""
 
-    deposited: int = 0
-    charged: int = 0
-    live_mask: int = 0
-    expired: int = 0
-    available: int = 0
+    line: Line = Line()
+    first: int = NO_LOT  # charge chain: lots that may still pay, in charge order
+    spent: int = NO_LOT  # spent chain: used-up lots waiting for their expiry
     status: int = 0
     flags: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("deposited", "charged", "expired", "available"):
-            assert 0 <= getattr(self, name) < TOTAL_LIMIT, (name, self)
-        assert 0 <= self.live_mask <= _MASK_64, self
-        assert 0 <= self.status <= _MASK_8 and 0 <= self.flags <= _MASK_8, self
+        require(0 <= self.first <= LOTS_CAPACITY and 0 <= self.spent <= LOTS_CAPACITY, self)
+        require(0 <= self.status <= _MASK_8 and 0 <= self.flags <= _MASK_8, self)
 
     @property
     def opened(self) -> bool:
@@ -88,15 +79,34 @@ class Header:
     def frozen(self) -> bool:
         return bool(self.flags & FLAG_FROZEN)
 
-    def live_slots(self) -> Tuple[int, ...]:
-        """Slot indexes of live lots, ascending (deterministic iteration order)."""
-        mask = self.live_mask
-        return tuple(i for i in range(LOTS_CAPACITY) if mask >> i & 1)
+
+@dataclass(frozen=True)
+class Totals:
+    """head1, changed by deposits, grants and sweeps only (lifetime charged is derived)."""
+
+    deposited: int = 0
+    expired: int = 0  # swept remainders
+    last_expiry: int = 0  # latest expiry of any lot deposited: EXPIRED from then on
+
+    def __post_init__(self) -> None:
+        require(0 <= self.deposited < TOTAL_LIMIT and 0 <= self.expired < TOTAL_LIMIT, self)
+        require(0 <= self.last_expiry < TIME_LIMIT, self)
+
+
+@dataclass(frozen=True)
+class LotWord:
+    """A stored lot and its link to the next lot of its chain."""
+
+    lot: Lot
+    next: int = NO_LOT
+
+    def __post_init__(self) -> None:
+        require(0 <= self.next <= LOTS_CAPACITY, self)
 
 
 def account_base_slot(owner: bytes) -> int:
     """keccak256(uint256(SLOT_ACCOUNTS) ‖ uint256(owner)): Vyper's HashMap location."""
-    assert len(owner) == 20, owner
+    require(len(owner) == 20, owner)
     return int.from_bytes(
         keccak(SLOT_ACCOUNTS.to_bytes(32, "big") + b"\x00" * 12 + owner), "big"
     )
@@ -111,48 +121,82 @@ def head1_slot(base: int) -> int:
 
 
 def lot_slot(base: int, index: int) -> int:
-    assert 0 <= index < LOTS_CAPACITY, index
+    require(0 <= index < LOTS_CAPACITY, index)
     return base + LOTS_OFFSET + index
 
 
-def pack_lot(lot: Lot) -> int:
-    return (lot.amount << 168) | (lot.used << 80) | (lot.start << 40) | lot.expiry
+def link(slot: int) -> int:
+    """The link field that points at lot `slot`."""
+    return slot + 1
 
 
-def unpack_lot(slot: int, word: int) -> Lot:
-    return Lot(
-        slot=slot,
-        amount=(word >> 168) & _MASK_AMOUNT,
-        used=(word >> 80) & _MASK_AMOUNT,
-        start=(word >> 40) & _MASK_TIME,
-        expiry=word & _MASK_TIME,
+def pack_lot(word: LotWord) -> int:
+    lot = word.lot
+    return (lot.amount << 172) | (lot.used << 88) | (lot.start << 48) | (lot.expiry << 8) | word.next
+
+
+def unpack_lot(slot: int, word: int) -> LotWord:
+    require(word != 0, f"lot slot {slot} is free")
+    return LotWord(
+        Lot(
+            slot=slot,
+            amount=(word >> 172) & _MASK_AMOUNT,
+            used=(word >> 88) & _MASK_AMOUNT,
+            start=(word >> 48) & _MASK_TIME,
+            expiry=(word >> 8) & _MASK_TIME,
+        ),
+        next=word & _MASK_8,
     )
 
 
-# head0 holds what every charge changes, head1 what only deposits, sweeps, freezes and
-# status moves change: a charge then dirties head0 and the lot words it draws, not head1.
-
-def pack_head0(header: Header) -> int:
-    return (header.charged << 160) | (header.available << 64) | header.live_mask
-
-
-def pack_head1(header: Header) -> int:
+def pack_head(head: Head) -> int:
+    line = head.line
     return (
-        (header.deposited << 160)
-        | (header.expired << 64)
-        | (header.status << 56)
-        | (header.flags << 48)
+        (line.available << 166)
+        | (line.rate << 76)
+        | (line.anchor << 36)
+        | (head.first << 28)
+        | (head.spent << 20)
+        | (head.status << 12)
+        | (head.flags << 4)
     )
 
 
-def unpack_header(head0: int, head1: int) -> Header:
-    assert head1 & ((1 << 48) - 1) == 0, f"reserved bits of head1 set: {head1:#x}"
-    return Header(
-        deposited=(head1 >> 160) & _MASK_TOTAL,
-        charged=(head0 >> 160) & _MASK_TOTAL,
-        live_mask=head0 & _MASK_64,
-        expired=(head1 >> 64) & _MASK_TOTAL,
-        available=(head0 >> 64) & _MASK_TOTAL,
-        status=(head1 >> 56) & _MASK_8,
-        flags=(head1 >> 48) & _MASK_8,
+def unpack_head(word: int) -> Head:
+    require(word & 0xF == 0, f"reserved bits of head0 set: {word:#x}")
+    return Head(
+        line=Line(
+            available=(word >> 166) & _MASK_LINE,
+            rate=(word >> 76) & _MASK_LINE,
+            anchor=(word >> 36) & _MASK_TIME,
+        ),
+        first=(word >> 28) & _MASK_8,
+        spent=(word >> 20) & _MASK_8,
+        status=(word >> 12) & _MASK_8,
+        flags=(word >> 4) & _MASK_8,
     )
+
+
+def pack_totals(totals: Totals) -> int:
+    return (totals.deposited << 160) | (totals.expired << 64) | (totals.last_expiry << 24)
+
+
+def unpack_totals(word: int) -> Totals:
+    require(word & ((1 << 24) - 1) == 0, f"reserved bits of head1 set: {word:#x}")
+    return Totals(
+        deposited=(word >> 160) & _MASK_TOTAL,
+        expired=(word >> 64) & _MASK_TOTAL,
+        last_expiry=(word >> 24) & _MASK_TIME,
+    )
+
+
+def chain_slots(first: int, next_of) -> Tuple[int, ...]:
+    """Slot indexes along a chain from link `first`; `next_of(slot)` gives a lot's link.
+    Bounded: a chain longer than the capacity is a corrupt store."""
+    slots = []
+    current = first
+    while current != NO_LOT:
+        require(len(slots) < LOTS_CAPACITY, "lot chain longer than the capacity")
+        slots.append(current - 1)
+        current = next_of(current - 1)
+    return tuple(slots)

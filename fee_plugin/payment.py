@@ -60,12 +60,13 @@ def is_bootstrap(cfg: FeeConfig, tx: SignedTransactionAPI) -> bool:
 
 
 def choose_payment(
-    cfg: FeeConfig, tx: SignedTransactionAPI, account, t: int, required_wei: int
+    cfg: FeeConfig, tx: SignedTransactionAPI, account, t: int, required_wei: int, read=None
 ) -> Payment:
-    """LOTS when the sender's account (as stored, read by the caller) can pay
-    `required_wei` at block time `t`, else NATIVE for the transactions allowed to pay
-    natively; anything else is refused with a FeeValidationError saying why."""
-    header = account.header
+    """LOTS when the sender's account (as stored, read by the caller up to its first lot
+    unexpired at `t`) can pay `required_wei` at block time `t`, else NATIVE for the
+    transactions allowed to pay natively; anything else is refused with a
+    FeeValidationError saying why (`read` completes the account for that message)."""
+    header = account.head
     available_wei = account.available_at(t, cfg.release_policy)
     can_pay = header.opened and not header.frozen and available_wei >= required_wei
     if can_pay and tx.type_id != BLOB_TX_TYPE:
@@ -74,13 +75,14 @@ def choose_payment(
         return Payment.NATIVE
     if not header.opened and cfg.no_account == "native":
         return Payment.NATIVE
-    raise refusal(cfg, tx, account, t, available_wei, required_wei)
+    raise refusal(cfg, tx, account if read is None else account.read_all(read), t,
+                  available_wei, required_wei)
 
 
 def refusal(
     cfg: FeeConfig, tx: SignedTransactionAPI, account, t: int, available_wei: int, required_wei: int
 ) -> FeeValidationError:
-    header = account.header
+    header = account.head
     if not header.opened:
         return FeeRefusal(
             f"insufficient funds for gas: {describe(tx)}: sender has no fee account "
@@ -91,7 +93,7 @@ def refusal(
         return FeeValidationError(f"{describe(tx)}: sender's fee account is frozen")
     if tx.type_id == BLOB_TX_TYPE:
         return FeeValidationError(f"{describe(tx)}: blob transactions cannot be paid from fee lots")
-    when = release_time(account.lots, required_wei, t, cfg.release_policy)
+    when = release_time([word.lot for word in account.lots], required_wei, t, cfg.release_policy)
     release = (
         f"enough is released at block time {when}"
         if when is not None

@@ -16,9 +16,22 @@ from eth_typing import Address
 from eth_utils import to_canonical_address
 
 from .artifact import vault_function
-from .layout import Header
-from .lots import Status, account_available, account_status, is_expired, lot_available, released
-from .vault import read_account
+from .layout import LOTS_OFFSET, NO_LOT, Head, Totals, unpack_lot
+from .lots import (
+    LOTS_CAPACITY,
+    Lot,
+    ReleasePolicy,
+    Status,
+    account_available,
+    account_status,
+    charge_order,
+    is_expired,
+    line_without,
+    lot_available,
+    released,
+    require,
+)
+from .vault import load_account, reader
 
 CALL_GAS = 30_000_000
 
@@ -40,6 +53,53 @@ class LotView:
 
 
 @dataclass(frozen=True)
+class StoredAccount:
+    """Everything the vault stores for an owner, both lot chains read whole (views only:
+    this is the O(lots) read a charge never does)."""
+
+    owner: Address
+    head: Head
+    totals: Totals
+    charge_lots: Tuple[Lot, ...]  # lots that may still pay, in charge order
+    spent_lots: Tuple[Lot, ...]  # used up, waiting for their expiry
+
+    @property
+    def lots(self) -> Tuple[Lot, ...]:
+        return self.charge_lots + self.spent_lots
+
+    @property
+    def charged_wei(self) -> int:
+        """Lifetime fees, derived: deposited = charged + expired + Σ (A − u) over stored lots."""
+        return self.totals.deposited - self.totals.expired - sum(lot.remaining for lot in self.lots)
+
+    def available(self, t: int, policy: ReleasePolicy) -> int:
+        """From the release line, checked against the sum over the lots (which must agree)."""
+        expired = [lot for lot in self.charge_lots if is_expired(lot, t)]
+        line_wei = line_without(self.head.line, expired, t, policy).available
+        require(line_wei == account_available(self.charge_lots, t, policy),
+                f"{self.owner.hex()}: release line disagrees with the lots at {t}")
+        return line_wei
+
+    def status(self, t: int, policy: ReleasePolicy, low_balance_wei: int) -> Status:
+        head = self.head
+        return account_status(head.opened, head.frozen, t >= self.totals.last_expiry,
+                              self.available(t, policy), low_balance_wei)
+
+
+def read_stored_account(state, vault: Address, owner: Address) -> StoredAccount:
+    read = reader(state, vault, owner)
+    account = load_account(state, vault, owner).with_totals(read)
+    spent, link_ = [], account.head.spent
+    while link_ != NO_LOT:
+        require(len(spent) < LOTS_CAPACITY, "spent chain longer than the capacity")
+        word = unpack_lot(link_ - 1, read(LOTS_OFFSET + link_ - 1))
+        spent.append(word.lot)
+        link_ = word.next
+    return StoredAccount(owner, account.head, account.totals,
+                         tuple(word.lot for word in account.lots), charge_order(spent))
+
+
+@dataclass(frozen=True)
 class FeeAccountView:
     """An account as a user or regulator sees it at one block."""
 
@@ -49,16 +109,17 @@ class FeeAccountView:
     status: Status
     available_wei: int
     frozen: bool
-    lots: Tuple[LotView, ...]
+    lots: Tuple[LotView, ...]  # lots that may still pay in charge order, then used-up ones
     deposited_wei: int
     charged_wei: int
     expired_wei: int  # swept remainders
-    recorded_available_wei: int  # as recorded by the last update
-    recorded_status: Status
+    recorded_available_wei: int  # as recorded by the last update of the account,
+    recorded_status: Status  # ...at block time recorded_at (time alone moves both since)
+    recorded_at: int
 
     @property
     def remaining_wei(self) -> int:
-        """Σ (A − u) over live lots: what the vault still holds for this account."""
+        """Σ (A − u) over stored lots: what the vault still holds for this account."""
         return sum(lot.amount_wei - lot.used_wei for lot in self.lots)
 
 
@@ -75,10 +136,9 @@ def fee_account(chain: ChainAPI, address: Any, header: Optional[BlockHeaderAPI] 
     owner = to_canonical_address(address)
     state, header = _head_state(chain, header)
     cfg = chain.get_vm(header).fee_genesis.fee
-    account = read_account(state, cfg.vault, owner)
+    stored = read_stored_account(state, cfg.vault, owner)
     t = header.timestamp
     policy = cfg.release_policy
-    h: Header = account.header
     lots = tuple(
         LotView(
             slot=lot.slot,
@@ -90,21 +150,23 @@ def fee_account(chain: ChainAPI, address: Any, header: Optional[BlockHeaderAPI] 
             available_wei=lot_available(lot, t, policy),
             expired=is_expired(lot, t),
         )
-        for lot in account.lots
+        for lot in stored.lots
     )
+    head = stored.head
     return FeeAccountView(
         address=owner,
         block_number=header.block_number,
         timestamp=t,
-        status=account_status(h.opened, h.frozen, account.lots, t, policy, cfg.low_balance_wei),
-        available_wei=account_available(account.lots, t, policy),
-        frozen=h.frozen,
+        status=stored.status(t, policy, cfg.low_balance_wei),
+        available_wei=stored.available(t, policy),
+        frozen=head.frozen,
         lots=lots,
-        deposited_wei=h.deposited,
-        charged_wei=h.charged,
-        expired_wei=h.expired,
-        recorded_available_wei=h.available,
-        recorded_status=Status(h.status),
+        deposited_wei=stored.totals.deposited,
+        charged_wei=stored.charged_wei,
+        expired_wei=stored.totals.expired,
+        recorded_available_wei=head.line.available,
+        recorded_status=Status(head.status),
+        recorded_at=head.line.anchor,
     )
 
 

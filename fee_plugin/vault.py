@@ -1,36 +1,50 @@
-"""Fee accounts in the vault's storage, read and written through py-evm's state API.
+"""Fee accounts in the vault's storage (layout v3), read and written through py-evm's
+journaled state API.
 
-Every write goes through `state.set_storage`/`delta_balance`, so it is journaled with the
-transaction and reverts with it. Each header and lot slot is read at most once per call.
+A charge reads and writes the header word `head0` and the lots it draws, nothing else:
+the release line in head0 gives the available balance without a pass over the lots, and
+the lots are stored as a chain in charge order, so a charge walks it from the front.
+Reads go through a `read(offset)` callable (word at base + offset of the owner's record),
+so the planning below is pure given the words it reads; every write goes through
+`state.set_storage`/`delta_balance` and reverts with the transaction.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from eth_typing import Address
 from eth_utils import keccak
 
 from .layout import (
-    Header,
-    Lot,
+    HEAD0_OFFSET,
+    HEAD1_OFFSET,
+    LOTS_OFFSET,
+    NO_LOT,
+    Head,
+    LotWord,
+    Totals,
     account_base_slot,
-    head0_slot,
-    head1_slot,
-    lot_slot,
-    pack_head0,
-    pack_head1,
+    link,
+    pack_head,
     pack_lot,
-    unpack_header,
+    pack_totals,
+    unpack_head,
     unpack_lot,
+    unpack_totals,
 )
 from .lots import (
+    InsufficientCredit,
+    Lot,
     ReleasePolicy,
     Status,
-    account_available,
-    account_status,
     allocate_charge,
-    apply_allocation,
+    balance_status,
     is_expired,
+    line_term,
+    line_without,
+    lot_available,
+    release_terms,
+    require,
 )
 
 # Events the hook emits from the vault address; declared identically in FeeVault.vy.
@@ -44,6 +58,7 @@ STATUS_CHANGED_TOPIC = int.from_bytes(
 )
 
 LogEntry = Tuple[bytes, Tuple[int, ...], bytes]
+Reader = Callable[[int], int]  # offset in the owner's record -> stored word
 
 
 @lru_cache(maxsize=65536)
@@ -52,25 +67,90 @@ def _base_slot(owner: bytes) -> int:
     return account_base_slot(owner)
 
 
+def reader(state, vault: Address, owner: Address) -> Reader:
+    base = _base_slot(owner)
+    return lambda offset: state.get_storage(vault, base + offset)
+
+
 @dataclass(frozen=True)
 class FeeAccount:
-    """An account's header and live lots as stored (lots in ascending slot order)."""
+    """What a transaction knows of an account: head0, the front of its charge chain as
+    far as read (`lots`, in charge order), head1 once needed, and for every word read the
+    value the state holds (`stored`), so writing the record back touches only changes."""
 
     owner: Address
-    header: Header
-    lots: Tuple[Lot, ...]
-    # ((t, policy), available) as computed for these very lots; not part of the record.
-    # Available is a pure function of (lots, t, policy), so the memo cannot go stale; it
-    # spares a many-lot payer's next transaction in the same block a pass over its lots.
-    available_memo: Optional[Tuple[Tuple[int, ReleasePolicy], int]] = field(
-        default=None, compare=False, repr=False
-    )
+    head: Head
+    lots: Tuple[LotWord, ...] = ()
+    totals: Optional[Totals] = None
+    offchain: Tuple[Tuple[int, int], ...] = ()  # (slot, word) of lots taken off the chain
+    stored: Dict[int, int] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def next_link(self) -> int:
+        """Link to the first lot not read yet (NO_LOT: the whole chain is read)."""
+        return self.lots[-1].next if self.lots else self.head.first
+
+    def read_next(self, read: Reader) -> "FeeAccount":
+        slot = self.next_link - 1
+        require(slot >= 0, "the charge chain ends here")
+        word = read(LOTS_OFFSET + slot)
+        stored = dict(self.stored)
+        stored[LOTS_OFFSET + slot] = word
+        return replace(self, lots=self.lots + (unpack_lot(slot, word),), stored=stored)
+
+    def with_totals(self, read: Reader) -> "FeeAccount":
+        if self.totals is not None:
+            return self
+        word = read(HEAD1_OFFSET)
+        stored = dict(self.stored)
+        stored[HEAD1_OFFSET] = word
+        return replace(self, totals=unpack_totals(word), stored=stored)
+
+    def past_expired(self, t: int, read: Reader) -> "FeeAccount":
+        """Read on until the chain's lots expired at t are all known, plus one more."""
+        account = self
+        while account.next_link != NO_LOT and all(is_expired(w.lot, t) for w in account.lots):
+            account = account.read_next(read)
+        return account
+
+    def read_all(self, read: Reader) -> "FeeAccount":
+        """The whole charge chain (views, refusal messages, the pool)."""
+        account = self
+        while account.next_link != NO_LOT:
+            account = account.read_next(read)
+        return account
 
     def available_at(self, t: int, policy: ReleasePolicy) -> int:
-        memo = self.available_memo
-        if memo is not None and memo[0] == (t, policy):
-            return memo[1]
-        return account_available(self.lots, t, policy)
+        """Available at block time t (>= the line's anchor); `past_expired(t)` first."""
+        expired = [w.lot for w in self.lots if is_expired(w.lot, t)]
+        require(len(expired) < len(self.lots) or self.next_link == NO_LOT,
+                "read the lots expired at t first (past_expired)")
+        return line_without(self.head.line, expired, t, policy).available
+
+    def words(self) -> Dict[int, int]:
+        """Every word this record read, as it must now be stored."""
+        words = {HEAD0_OFFSET: pack_head(self.head)}
+        if self.totals is not None:
+            words[HEAD1_OFFSET] = pack_totals(self.totals)
+        for word in self.lots:
+            words[LOTS_OFFSET + word.lot.slot] = pack_lot(word)
+        for slot, word in self.offchain:
+            words[LOTS_OFFSET + slot] = word
+        require(set(words) <= set(self.stored), "a record writes only words it read")
+        return words
+
+    def clean(self) -> "FeeAccount":
+        """The record once its words are stored."""
+        return replace(self, offchain=(), stored=self.words())
+
+
+def load_account(state, vault: Address, owner: Address, t: Optional[int] = None) -> FeeAccount:
+    """head0 and the charge chain's front up to its first lot unexpired at t (the
+    whole chain when t is None)."""
+    read = reader(state, vault, owner)
+    word = read(HEAD0_OFFSET)
+    account = FeeAccount(owner, unpack_head(word), stored={HEAD0_OFFSET: word})
+    return account.read_all(read) if t is None else account.past_expired(t, read)
 
 
 @dataclass(frozen=True)
@@ -89,89 +169,86 @@ class Charge:
         return sum(remainder for _, remainder in self.swept)
 
 
-def read_account(state, vault: Address, owner: Address) -> FeeAccount:
-    base = _base_slot(owner)
-    header = unpack_header(
-        state.get_storage(vault, head0_slot(base)),
-        state.get_storage(vault, head1_slot(base)),
-    )
-    lots = tuple(
-        unpack_lot(i, state.get_storage(vault, lot_slot(base, i)))
-        for i in header.live_slots()
-    )
-    return FeeAccount(owner, header, lots)
-
-
 def plan_charge(
     account: FeeAccount,
     fee_wei: int,
     t: int,
     policy: ReleasePolicy,
     low_balance_wei: int,
+    read: Reader,
 ) -> Tuple[Charge, FeeAccount]:
-    """Sweep the account's expired lots and take `fee_wei` from its lots, on paper.
+    """Sweep the chain's expired front, take `fee_wei` from the front on, move used-up
+    front lots to the spent chain — on paper, reading only the lots it walks.
 
-    Pure: returns the charge and the account as it must be stored afterwards. Moves no ETH:
-    the caller moves exactly `fee_wei + swept_wei` out of the vault.
+    Returns the charge and the record as it must be stored. Moves no ETH: the caller moves
+    exactly `fee_wei + swept_wei` out of the vault.
     """
-    header = account.header
-    swept = tuple((lot.slot, lot.remaining) for lot in account.lots if is_expired(lot, t))
-    live = tuple(lot for lot in account.lots if not is_expired(lot, t))
-    allocation = allocate_charge(live, fee_wei, t, policy)
-    charged = apply_allocation(live, allocation)
-    live_mask = header.live_mask
-    for slot, _ in swept:
-        live_mask &= ~(1 << slot)
+    head = account.head
+    require(head.opened and not head.frozen, "only an open, unfrozen account is charged")
+    account = account.past_expired(t, read)
+    swept = [w for w in account.lots if is_expired(w.lot, t)]
+    lots = list(account.lots[len(swept):])
+    offchain = list(account.offchain) + [(w.lot.slot, 0) for w in swept]
+    totals = account.totals
+    if swept:
+        account = account.with_totals(read)
+        totals = replace(account.totals, expired=account.totals.expired
+                         + sum(w.lot.remaining for w in swept))
 
-    available_after = account_available(charged, t, policy)
-    status_after = account_status(
-        header.opened, header.frozen, charged, t, policy, low_balance_wei, available_after
-    )
-    new_header = Header(
-        deposited=header.deposited,
-        charged=header.charged + fee_wei,
-        live_mask=live_mask,
-        expired=header.expired + sum(remainder for _, remainder in swept),
-        available=available_after,
-        status=int(status_after),
-        flags=header.flags,
-    )
-    # Accounting identity, exact in wei: deposited = charged + expired + remaining.
-    assert new_header.deposited == (
-        new_header.charged + new_header.expired + sum(lot.remaining for lot in charged)
-    ), (account, new_header, charged)
+    # Walk from the front while the fee is not covered.
+    covered = sum(lot_available(w.lot, t, policy) for w in lots)
+    while covered < fee_wei and account.next_link != NO_LOT:
+        account = account.read_next(read)
+        lots.append(account.lots[-1])
+        covered += lot_available(lots[-1].lot, t, policy)
+    allocation = allocate_charge([w.lot for w in lots], fee_wei, t, policy)
+    taken = dict(allocation)
+    lots = [LotWord(replace(w.lot, used=w.lot.used + taken[w.lot.slot]), w.next)
+            if w.lot.slot in taken else w for w in lots]
+
+    # Used-up lots leave the front for the spent chain (their share of the line is 0).
+    spent_link = head.spent
+    retired: List[Lot] = []
+    while True:
+        if not lots and account.next_link != NO_LOT:
+            account = account.read_next(read)
+            lots.append(account.lots[-1])
+        if not lots or not lots[0].lot.spent:
+            break
+        front = lots.pop(0)
+        retired.append(front.lot)
+        offchain.append((front.lot.slot, pack_lot(LotWord(front.lot, spent_link))))
+        spent_link = link(front.lot.slot)
+    require(all(line_term(lot, t, policy) == 0 and release_terms(
+        lot.amount, lot.start, lot.expiry, policy)[1] == 0 for lot in retired),
+        "a used-up lot has nothing left on the line")
+
+    line = line_without(head.line, [w.lot for w in swept], t, policy).moved(t, -fee_wei)
+    first = link(lots[0].lot.slot) if lots else account.next_link
+    status_after = balance_status(line.available, low_balance_wei)
+    new_head = replace(head, line=line, first=first, spent=spent_link, status=int(status_after))
+    after = replace(account, head=new_head, lots=tuple(lots), totals=totals,
+                    offchain=tuple(offchain))
     charge = Charge(
         fee_wei=fee_wei,
         allocation=allocation,
-        swept=swept,
-        available_after_wei=available_after,
-        status_before=Status(header.status),
+        swept=tuple((w.lot.slot, w.lot.remaining) for w in swept),
+        available_after_wei=line.available,
+        status_before=Status(head.status),
         status_after=status_after,
     )
-    return charge, FeeAccount(account.owner, new_header, charged, ((t, policy), available_after))
+    return charge, after
 
 
-def write_account(state, vault: Address, before: FeeAccount, after: FeeAccount) -> None:
-    """Store `after` over `before` (as read from `state`): only the words that differ."""
-    assert before.owner == after.owner
-    base = _base_slot(after.owner)
-    old_words = {lot.slot: pack_lot(lot) for lot in before.lots}
-    new_slots = set()
-    for lot in after.lots:
-        new_slots.add(lot.slot)
-        word = pack_lot(lot)
-        if old_words.get(lot.slot) != word:
-            state.set_storage(vault, lot_slot(base, lot.slot), word)
-    for slot in old_words:
-        if slot not in new_slots:
-            state.set_storage(vault, lot_slot(base, slot), 0)
-    old, new = before.header, after.header
-    if (new.charged, new.available, new.live_mask) != (old.charged, old.available, old.live_mask):
-        state.set_storage(vault, head0_slot(base), pack_head0(new))
-    if (new.deposited, new.expired, new.status, new.flags) != (
-        old.deposited, old.expired, old.status, old.flags
-    ):
-        state.set_storage(vault, head1_slot(base), pack_head1(new))
+def write_account(state, vault: Address, account: FeeAccount) -> FeeAccount:
+    """Store the words of `account` that differ from what the state holds; returns the
+    clean record. Deterministic order: ascending offsets."""
+    base = _base_slot(account.owner)
+    words = account.words()
+    for offset in sorted(words):
+        if words[offset] != account.stored[offset]:
+            state.set_storage(vault, base + offset, words[offset])
+    return account.clean()
 
 
 def charge_account(
@@ -184,9 +261,9 @@ def charge_account(
     low_balance_wei: int,
 ) -> Tuple[Charge, FeeAccount]:
     """`plan_charge`, stored at once (the per-transaction design)."""
-    charge, after = plan_charge(account, fee_wei, t, policy, low_balance_wei)
-    write_account(state, vault, account, after)
-    return charge, after
+    read = reader(state, vault, account.owner)
+    charge, after = plan_charge(account, fee_wei, t, policy, low_balance_wei, read)
+    return charge, write_account(state, vault, after)
 
 
 def pay_out_fees(
@@ -201,10 +278,9 @@ def pay_out_fees(
     """Move charged fees (and swept remainders) out of the vault: the tip to the coinbase,
     always (an empty coinbase account is created if need be), the rest to the treasury
     when positive. One place for both designs, so their balance moves cannot drift."""
-    assert vault_out_wei == treasury_in_wei + coinbase_in_wei, (
-        vault_out_wei, treasury_in_wei, coinbase_in_wei
-    )
-    assert state.get_balance(vault) >= vault_out_wei, "vault holds every live lot"
+    require(vault_out_wei == treasury_in_wei + coinbase_in_wei,
+            (vault_out_wei, treasury_in_wei, coinbase_in_wei))
+    require(state.get_balance(vault) >= vault_out_wei, "vault holds every live lot")
     state.delta_balance(vault, -vault_out_wei)
     state.delta_balance(coinbase, coinbase_in_wei)
     if treasury_in_wei:
@@ -245,3 +321,7 @@ def charge_logs(vault: Address, payer: Address, charge: Charge, gas_used: int) -
             )
         )
     return tuple(logs)
+
+
+__all__ = ["InsufficientCredit", "FeeAccount", "Charge", "load_account", "plan_charge",
+           "write_account", "charge_account", "pay_out_fees", "charge_logs", "reader"]

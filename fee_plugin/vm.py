@@ -27,6 +27,7 @@ from .executor import FEE_LOGS_ATTRIBUTE, FeeExecutorMixin
 from .genesis import Genesis
 from .receipts import make_receipt, validate_receipt_bloom
 from .state import FeeStateMixin
+from .writeback import WriteBackExecutorMixin, WriteBackStateMixin
 
 FORKS: Dict[str, Type[VirtualMachineAPI]] = {"cancun": CancunVM, "prague": PragueVM}
 
@@ -123,19 +124,18 @@ def _fee_vm_class(genesis: Genesis, fork: str, write_back: bool) -> Type[Virtual
     stock_vm = FORKS[fork]
     stock_state = stock_vm.get_state_class()
     name = f"Fee{fork.capitalize()}{'WriteBack' if write_back else ''}"
+    # The write-back design is mixed in, py-evm style, not switched on by a flag.
+    executor_mixins = (WriteBackExecutorMixin, FeeExecutorMixin) if write_back else (FeeExecutorMixin,)
+    state_mixins = (WriteBackStateMixin, FeeStateMixin) if write_back else (FeeStateMixin,)
     executor = type(
         f"{name}TransactionExecutor",
-        (FeeExecutorMixin, stock_state.transaction_executor_class),
+        executor_mixins + (stock_state.transaction_executor_class,),
         {"fee_config": genesis.fee},
     )
     state = type(
         f"{name}State",
-        (FeeStateMixin, stock_state),
-        {
-            "transaction_executor_class": executor,
-            "fee_config": genesis.fee,
-            "fee_write_back": write_back,
-        },
+        state_mixins + (stock_state,),
+        {"transaction_executor_class": executor, "fee_config": genesis.fee},
     )
     fixed = genesis.header_rules == "fixed"
     gas_limit = genesis.gas_limit if fixed else None

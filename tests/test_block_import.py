@@ -78,10 +78,8 @@ def _drop_a_fee_log(patch):
 
 
 def _charge_one_wei_more(patch):
-    plan, charge = executor_module.plan_charge, executor_module.charge_account
+    plan = executor_module.plan_charge
     patch.setattr(executor_module, "plan_charge", lambda account, fee, *a: plan(account, fee + 1, *a))
-    patch.setattr(executor_module, "charge_account",
-                  lambda state, vault, account, fee, *a: charge(state, vault, account, fee + 1, *a))
 
 
 @pytest.mark.parametrize("tamper, field", [(_drop_a_fee_log, "receipt_root"),

@@ -103,17 +103,18 @@ def test_three_nodes_agree_on_every_block(tmp_path):
 
 
 def _tamper_charge_plus_one_wei(monkeypatch):
-    original = vault_module.charge_account
+    original = vault_module.plan_charge
 
-    def charge(state, vault, account, fee_wei, *args):
-        return original(state, vault, account, fee_wei + 1, *args)
+    def charge(account, fee_wei, *args):
+        return original(account, fee_wei + 1, *args)
 
-    monkeypatch.setattr(executor_module, "charge_account", charge)
+    monkeypatch.setattr(executor_module, "plan_charge", charge)
 
 
 def _tamper_skip_a_lot(monkeypatch):
     def allocate(lots, fee_wei, t, policy):
-        """Latest expiry first: skips the lot the rules say must pay first."""
+        """Latest expiry first: skips the lot the rules say must pay first (the fee below
+        spans both lots, so the charge walks both)."""
         taken, remaining = [], fee_wei
         for lot in sorted(lots, key=lambda lot: -lot.expiry):
             take = min(lot_available(lot, t, policy), remaining)
@@ -143,10 +144,11 @@ def test_tampered_fee_accounting_is_rejected_by_importers(monkeypatch, tamper, m
     genesis = make_genesis(consumption="upfront")
     producer, importer = build_chain(genesis), build_chain(genesis)
     t = GENESIS_TIME + 10
-    # Two lots for Alice with different expiries, so the charge order matters.
+    # Two lots for Alice with different expiries, so the charge order matters; the grant's
+    # lot is smaller than the fee below, so that fee draws both.
     setup = [
         sign(producer, USER_KEYS[0], VAULT, value=ETHER, data=calldata("deposit"), gas=300_000),
-        sign(producer, OPERATOR_KEY, VAULT, value=ETHER, data=calldata("grant", address(USER_KEYS[0]), 50), gas=300_000),
+        sign(producer, OPERATOR_KEY, VAULT, value=10**15, data=calldata("grant", address(USER_KEYS[0]), 50), gas=300_000),
     ]
     producer.set_header_timestamp(t)
     for tx in setup:
@@ -155,8 +157,9 @@ def test_tampered_fee_accounting_is_rejected_by_importers(monkeypatch, tamper, m
     importer.import_block(honest)
     with monkeypatch.context() as patch:
         tamper(patch)
-        producer.set_header_timestamp(t + 5)
-        producer.apply_transaction(sign(producer, USER_KEYS[0], SINK, value=1, gas=21_000))
+        producer.set_header_timestamp(t + 5)  # calldata floor: 21,000 + 40 x 30,000 gas, ~1.8e15 wei
+        producer.apply_transaction(sign(producer, USER_KEYS[0], SINK, value=1, data=b"\x01" * 30_000,
+                                        gas=1_300_000))
         forged = producer.mine_block()
     with pytest.raises(ValidationError, match=mismatch):
         importer.import_block(forged)

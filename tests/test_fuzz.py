@@ -15,7 +15,7 @@ from fee_plugin.node.rpc import RpcApi
 from .chain_helpers import ETHER, GENESIS_TIME, USER_KEYS, VAULT, address, calldata, make_genesis, mine, new_chain, sign
 from fee_plugin.artifact import vault_abi, vault_function
 from fee_plugin.query import execute_call
-from fee_plugin.vault import read_account
+from fee_plugin.vault import load_account
 
 NODE = Node(make_genesis(), clock=ManualClock(GENESIS_TIME + 5))
 API = RpcApi(NODE)
@@ -77,6 +77,6 @@ def test_random_vault_calls_from_a_user_never_touch_another_account(selector, ar
     call_header = head.copy(base_fee_per_gas=0)  # a free call, executed for real in a scratch state
     vm = VAULT_CHAIN.get_vm(call_header)
     state = vm.build_state(VAULT_CHAIN.chaindb.db, call_header, vm.chain_context, vm.previous_hashes)
-    alice_before = read_account(state, VAULT, address(ALICE))
+    alice_before = load_account(state, VAULT, address(ALICE))
     execute_call(vm, state, VAULT, selector + args, sender=address(BOB), value=value)
-    assert read_account(state, VAULT, address(ALICE)) == alice_before
+    assert load_account(state, VAULT, address(ALICE)) == alice_before

@@ -8,6 +8,7 @@ spec (README "Lots"), independently of fee_plugin.lots.
 CI runs the derandomized "ci" profile; `HYPOTHESIS_PROFILE=large MODEL_STEPS=100 pytest
 tests/test_model.py` runs the big search by hand (README, "Reliability").
 """
+import copy
 import os
 from dataclasses import dataclass, field
 from typing import Dict, List
@@ -52,22 +53,41 @@ class ModelLot:
     used: int
     start: int
     expiry: int
+    upfront: bool
+    bps: int
+
+    def released(self, t: int) -> int:
+        """Spec: all at the start when upfront; uniform: R0 = A·bps // 10000, rate
+        r = (A − R0) // (e − s) per second, the rest (R0 and the rounding) at the start."""
+        if self.upfront:
+            return self.amount
+        span = self.expiry - self.start
+        rate = (self.amount - self.amount * self.bps // 10_000) // span
+        return self.amount - rate * span + rate * (min(t, self.expiry) - self.start)
 
     def available(self, t: int) -> int:
         if t >= self.expiry:
             return 0
-        released = self.amount * (min(t, self.expiry) - self.start) // (self.expiry - self.start)
-        return max(released - self.used, 0)
+        return max(self.released(t) - self.used, 0)
 
 
 @dataclass
 class ModelAccount:
+    """Lots in two lists, as the spec orders them: `lots` may still pay, in charge order
+    (expiry, then deposit order); `spent` holds used-up lots until the vault's next own
+    update after their expiry, newest first."""
+
     opened: bool = False
     frozen: bool = False
     lots: List[ModelLot] = field(default_factory=list)
+    spent: List[ModelLot] = field(default_factory=list)
     deposited: int = 0
     charged: int = 0
     expired: int = 0
+    recorded: str = "NONE"  # status as of the last update
+
+    def stored(self) -> List[ModelLot]:
+        return self.lots + self.spent
 
     def available(self, t: int) -> int:
         return sum(lot.available(t) for lot in self.lots)
@@ -77,40 +97,61 @@ class ModelAccount:
             return "NONE"
         if self.frozen:
             return "FROZEN"
-        if all(t >= lot.expiry for lot in self.lots):
+        if all(t >= lot.expiry for lot in self.stored()):
             return "EXPIRED"
         available = self.available(t)
         return "EXHAUSTED" if available == 0 else "LOW" if available < LOW else "ACTIVE"
 
-    def add_lot(self, amount: int, t: int, validity: int) -> None:
-        used = {lot.slot for lot in self.lots}
-        slot = min(set(range(MAX_LIVE)) - used)
-        self.lots.append(ModelLot(slot, amount, 0, t, t + validity))
-        self.lots.sort(key=lambda lot: lot.slot)
-        self.deposited += amount
-        self.opened = True
-
-    def sweep(self, t: int) -> int:
-        gone = [lot for lot in self.lots if t >= lot.expiry]
-        self.lots = [lot for lot in self.lots if t < lot.expiry]
-        swept = sum(lot.amount - lot.used for lot in gone)
+    def _sweep_front(self, t: int) -> int:
+        swept = 0
+        while self.lots and t >= self.lots[0].expiry:
+            lot = self.lots.pop(0)
+            swept += lot.amount - lot.used
         self.expired += swept
         return swept
 
-    def charge(self, fee: int, t: int) -> None:
-        for lot in sorted(self.lots, key=lambda lot: (lot.expiry, lot.start, lot.slot)):
+    def _retire_front(self) -> None:
+        while self.lots and self.lots[0].used == self.lots[0].amount:
+            self.spent.insert(0, self.lots.pop(0))
+
+    def settle(self, t: int) -> int:
+        """What every vault function that updates the account does first; returns wei swept."""
+        swept = self._sweep_front(t)
+        self._retire_front()
+        self.spent = [lot for lot in self.spent if t < lot.expiry]
+        return swept
+
+    def add_lot(self, amount: int, t: int, validity: int, upfront: bool, bps: int) -> None:
+        taken = {lot.slot for lot in self.stored()}
+        lot = ModelLot(min(set(range(MAX_LIVE)) - taken), amount, 0, t, t + validity, upfront, bps)
+        position = sum(1 for other in self.lots if other.expiry <= lot.expiry)
+        self.lots.insert(position, lot)
+        self.deposited += amount
+        self.opened = True
+
+    def charge(self, fee: int, t: int) -> int:
+        """A fee charge; returns wei swept."""
+        swept = self._sweep_front(t)
+        self.charged += fee
+        for lot in self.lots:
             take = min(lot.available(t), fee)
             lot.used += take
             fee -= take
         assert fee == 0, "the model was asked to overdraw"
+        self._retire_front()
+        self.recorded = self.status(t)
+        return swept
 
 
 class FeeChainMachine(RuleBasedStateMachine):
     checks = 0  # invariant checks run (one per step), reported by the large run
+    consumption, bps = "uniform", 0
+    first_deposits = (ETHER,)
 
     def __init__(self):
         super().__init__()
-        _, self.chain = new_chain(minDeposit=str(MIN_DEPOSIT), maxLiveLots=MAX_LIVE, lowBalance=str(LOW))
+        _, self.chain = new_chain(minDeposit=str(MIN_DEPOSIT), maxLiveLots=MAX_LIVE, lowBalance=str(LOW),
+                                  consumption=self.consumption, initialReleaseBps=self.bps)
         self.model: Dict[bytes, ModelAccount] = {address(k): ModelAccount() for k in USERS}
         self.validity = 1000
         self.t = GENESIS_TIME
@@ -147,10 +188,9 @@ class FeeChainMachine(RuleBasedStateMachine):
         assert bool(fee_logs) == lot_paid, "the chain chose a different payer than the model"
         if lot_paid:
             account = self.model[address(key)]
-            account.sweep(self.t)
-            fee = gas_used * PRICE
-            account.charge(fee, self.t)
-            account.charged += fee
+            account.charge(gas_used * PRICE, self.t)
+            available_after = int.from_bytes(fee_logs[0].data[64:96], "big")
+            assert available_after == account.available(self.t), "FeeCharged availableAfter"
         else:
             self.burned += gas_used * BASE_FEE
 
@@ -175,36 +215,55 @@ class FeeChainMachine(RuleBasedStateMachine):
     def everyone_deposits(self):
         """Start with a funded lot each, part released, so most steps are lot-paid."""
         for who in range(len(USERS)):
-            self.deposit(who, ETHER)
+            for amount in self.first_deposits:
+                self.deposit(who, amount)
         self.t += 200
+
+    def _add(self, account: ModelAccount, amount: int, validity: int):
+        """The model's deposit or grant, applied at the call's block time: a refused one
+        changes nothing, its settlement included (the whole call reverts)."""
+
+        def effect(receipt):
+            trial = copy.deepcopy(account)
+            trial.settle(self.t)
+            ok = amount >= MIN_DEPOSIT and len(trial.stored()) < MAX_LIVE
+            assert (receipt.state_root == b"\x01") == ok
+            if ok:
+                account.settle(self.t)
+                account.add_lot(amount, self.t, validity, self.consumption == "upfront", self.bps)
+                account.recorded = account.status(self.t)
+
+        return effect
 
     @rule(who=st.integers(0, 2), amount=st.one_of(st.integers(MIN_DEPOSIT - 10, 3 * MIN_DEPOSIT), st.integers(ETHER // 10, ETHER)))
     def deposit(self, who, amount):
         key = USERS[who]
-        account = self.model[address(key)]
-        ok = amount >= MIN_DEPOSIT and len(account.lots) < MAX_LIVE  # expired-unswept lots count
-
-        def effect(receipt):
-            assert (receipt.state_root == b"\x01") == ok
-            if ok:
-                account.add_lot(amount, self.t, self.validity)
-
+        effect = self._add(self.model[address(key)], amount, self.validity)
         self._vault_call(key, calldata("deposit"), value=amount, effect=effect)
 
     @rule(who=st.integers(0, 2), validity=st.integers(1, 3000))
     def grant(self, who, validity):
-        account = self.model[address(USERS[who])]
-        receipt = self._vault_call(OPERATOR_KEY, calldata("grant", address(USERS[who]), validity), value=ETHER // 100)
-        ok = len(account.lots) < MAX_LIVE
-        assert (receipt.state_root == b"\x01") == ok
-        if ok:
-            account.add_lot(ETHER // 100, self.t, validity)
+        effect = self._add(self.model[address(USERS[who])], ETHER // 100, validity)
+        self._vault_call(OPERATOR_KEY, calldata("grant", address(USERS[who]), validity), value=ETHER // 100,
+                         effect=effect)
 
     @rule(who=st.integers(0, 2), gas=st.integers(21_000, 200_000))
     def transfer(self, who, gas):
         key = USERS[who]
         lot_paid = self._pays_with_lots(key, SINK, b"", gas)
         result = self._submit(key, SINK, value=1, gas=gas)
+        if not lot_paid:
+            assert isinstance(result, FeeValidationError), result
+            return
+        self._settle(key, result, True)
+
+    @rule(who=st.integers(0, 2), size=st.sampled_from([1_000, 10_000, 30_000]))
+    def heavy_transfer(self, who, size):
+        """Calldata-heavy (EIP-7623 floor: 40 gas a non-zero byte): fees that use up lots."""
+        key = USERS[who]
+        gas = 21_000 + 40 * size
+        lot_paid = self._pays_with_lots(key, SINK, b"", gas)
+        result = self._submit(key, SINK, value=1, data=b"\x01" * size, gas=gas)
         if not lot_paid:
             assert isinstance(result, FeeValidationError), result
             return
@@ -227,7 +286,9 @@ class FeeChainMachine(RuleBasedStateMachine):
         receipt = self._vault_call(OPERATOR_KEY, calldata("freeze" if freeze else "unfreeze", address(USERS[who])))
         assert (receipt.state_root == b"\x01") == account.opened
         if account.opened:
+            account.settle(self.t)
             account.frozen = freeze
+            account.recorded = account.status(self.t)
 
     @rule(validity=st.integers(1, 5000))
     def set_validity(self, validity):
@@ -238,7 +299,10 @@ class FeeChainMachine(RuleBasedStateMachine):
     def sweep(self, who):
         receipt = self._vault_call(OPERATOR_KEY, calldata("sweepExpired", address(USERS[who])))
         assert receipt.state_root == b"\x01"
-        self.model[address(USERS[who])].sweep(self.t)
+        account = self.model[address(USERS[who])]
+        if account.opened:
+            account.settle(self.t)
+            account.recorded = account.status(self.t)
 
     @rule(seconds=st.sampled_from([1, 5, 100, 999, 1000, 1001, 4000, 10**6]))
     def wait(self, seconds):
@@ -255,8 +319,9 @@ class FeeChainMachine(RuleBasedStateMachine):
             model, view = self.model[address(key)], fee_account(self.chain, address(key))
             assert view.status.name == model.status(head_t)
             assert view.available_wei == model.available(head_t)
+            assert view.recorded_status.name == model.recorded
             assert [(l.slot, l.amount_wei, l.used_wei, l.start, l.expiry) for l in view.lots] == [
-                (l.slot, l.amount, l.used, l.start, l.expiry) for l in model.lots
+                (l.slot, l.amount, l.used, l.start, l.expiry) for l in model.stored()
             ]
             assert (view.deposited_wei, view.charged_wei, view.expired_wei) == (model.deposited, model.charged, model.expired)
             assert view.deposited_wei == view.charged_wei + view.expired_wei + view.remaining_wei
@@ -266,9 +331,29 @@ class FeeChainMachine(RuleBasedStateMachine):
         assert sum(state.get_balance(a) for a in EVERYONE) == self.total - self.burned
 
 
-FeeChainMachine.TestCase.settings = settings(
+class UpfrontChainMachine(FeeChainMachine):
+    """Upfront lots are used up in turn: the spent chain and its clean-up get exercised."""
+
+    consumption = "upfront"
+    first_deposits = (MIN_DEPOSIT, 2 * MIN_DEPOSIT)  # a fee can span two lots from the start
+
+    @rule(who=st.integers(0, 2))
+    def use_up(self, who):
+        """A fee of ~1.8e15 wei: more than a small lot holds, so it draws the next one too."""
+        self.heavy_transfer(who, 30_000)
+
+
+class InitialReleaseChainMachine(FeeChainMachine):
+    consumption, bps = "uniform", 1000
+
+
+MODEL_SETTINGS = settings(
     max_examples=int(os.environ.get("MODEL_EXAMPLES", 20)),
     stateful_step_count=int(os.environ.get("MODEL_STEPS", 25)),
     deadline=None,
 )
+for _machine in (FeeChainMachine, UpfrontChainMachine, InitialReleaseChainMachine):
+    _machine.TestCase.settings = MODEL_SETTINGS
 test_fee_chain_matches_reference_model = FeeChainMachine.TestCase
+test_upfront_chain_matches_reference_model = UpfrontChainMachine.TestCase
+test_initial_release_chain_matches_reference_model = InitialReleaseChainMachine.TestCase

@@ -16,7 +16,7 @@ from eth.vm.forks.shanghai.constants import MAX_INITCODE_SIZE
 from eth_utils import ValidationError
 
 from ..genesis import Genesis
-from ..vault import FeeAccount, read_account
+from ..vault import FeeAccount, load_account
 
 
 class TxRejected(Exception):
@@ -65,7 +65,7 @@ class HeadContext:
                 nonce=state.get_nonce(address),
                 balance_wei=state.get_balance(address),
                 has_code=bool(code) and not code_is_delegation_designation(code),
-                account=read_account(state, self.genesis.fee.vault, address),
+                account=load_account(state, self.genesis.fee.vault, address),  # the whole chain
             )
             self._senders[address] = found
         return found

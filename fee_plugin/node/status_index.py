@@ -18,18 +18,17 @@ from eth.abc import BlockHeaderAPI
 from eth_bloom import BloomFilter
 
 from ..genesis import Genesis
-from ..lots import Status, account_status, release_time
-from ..vault import read_account
+from ..lots import Status, release_time
+from ..query import StoredAccount, read_stored_account
 
 WATCHED = (Status.LOW, Status.EXHAUSTED, Status.EXPIRED)
 
 
 class _Account:
-    __slots__ = ("owner", "status", "next_change", "lots", "opened", "frozen")
+    __slots__ = ("owner", "status", "next_change", "stored")
 
-    def __init__(self, owner, status, next_change, lots, opened, frozen):
-        self.owner, self.status, self.next_change = owner, status, next_change
-        self.lots, self.opened, self.frozen = lots, opened, frozen
+    def __init__(self, owner, status, next_change, stored: StoredAccount):
+        self.owner, self.status, self.next_change, self.stored = owner, status, next_change, stored
 
 
 class StatusIndex:
@@ -45,17 +44,17 @@ class StatusIndex:
     # -- evaluation -----------------------------------------------------------------------
 
     def _status_at(self, account: _Account, t: int) -> Status:
-        return account_status(account.opened, account.frozen, account.lots, t,
-                              self.fee.release_policy, self.fee.low_balance_wei)
+        return account.stored.status(t, self.fee.release_policy, self.fee.low_balance_wei)
 
     def _next_change(self, account: _Account, t: int) -> Optional[int]:
         """The first block time after t at which the status differs with no transaction."""
-        if not account.opened or account.frozen:
+        stored = account.stored
+        if not stored.head.opened or stored.head.frozen:
             return None
         policy = self.fee.release_policy
-        candidates: Set[int] = {lot.expiry for lot in account.lots if lot.expiry > t}
+        candidates: Set[int] = {lot.expiry for lot in stored.lots if lot.expiry > t}
         for threshold in (1, self.fee.low_balance_wei):
-            when = release_time(account.lots, threshold, t + 1, policy)
+            when = release_time(stored.charge_lots, threshold, t + 1, policy)
             if when is not None:
                 candidates.add(when)
         now = self._status_at(account, t)
@@ -65,8 +64,7 @@ class StatusIndex:
         return None
 
     def _evaluate(self, state, owner: bytes, t: int) -> None:
-        stored = read_account(state, self.fee.vault, owner)
-        account = _Account(owner, Status.NONE, None, stored.lots, stored.header.opened, stored.header.frozen)
+        account = _Account(owner, Status.NONE, None, read_stored_account(state, self.fee.vault, owner))
         account.status = self._status_at(account, t)
         account.next_change = self._next_change(account, t)
         self._set(account)
