@@ -88,6 +88,7 @@ def make_genesis(addresses: Iterable[bytes], max_live_lots: int = 16,
             "chainId": CHAIN_ID,
             "fork": "prague",
             "feePlugin": {
+                "layoutVersion": 3,
                 "vault": "0x" + VAULT.hex(),
                 "operator": OPERATOR_KEY.public_key.to_checksum_address(),
                 "treasury": "0x" + TREASURY.hex(),

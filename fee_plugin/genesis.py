@@ -5,14 +5,13 @@ would fork the chain or mis-price every transaction. So every problem raises Gen
 naming the JSON path of the offending field, unknown keys are errors, and iteration over
 JSON objects is sorted, so which error is reported (and every encoding) never depends on
 dict order. Integers only: quantities are wei, seconds and counts. Reference:
-docs/genesis.md; storage layout of the vault predeploy: contracts/LAYOUT.md.
+docs/genesis.md; storage layout of the vault predeploy: contracts/LAYOUT.md; how JSON values
+are read (quantities, addresses, strict objects, the file): genesis_fields.py.
 """
-import difflib
 import json
 import os
-import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Tuple, Union
 
 # The only py-evm imports: the addresses Cancun/Prague reserve for system contracts.
 from eth.constants import SYSTEM_ADDRESS
@@ -23,8 +22,12 @@ from eth.vm.forks.prague.constants import (
     HISTORY_STORAGE_ADDRESS,
     WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
 )
-from eth_utils import is_checksum_address, keccak, to_checksum_address
+from eth_utils import keccak
 
+from .genesis_fields import (
+    ROOT, UINT256_LIMIT, Fields, GenesisError, bounded, join_path, object_entries, one_of,
+    parse_address, parse_hex_bytes, parse_object, parse_quantity, read_json,
+)
 from .layout import (
     AMOUNT_LIMIT,
     LOTS_CAPACITY,
@@ -41,7 +44,6 @@ from .layout import (
 )
 from .lots import BPS_DENOMINATOR, Consumption, ReleasePolicy
 
-UINT256_LIMIT = 2**256
 UINT64_LIMIT = 2**64
 MIN_GAS_LIMIT = 21_000  # one plain transfer must fit in a block
 GAS_LIMIT_LIMIT = 2**63  # py-evm/geth keep gas in a signed 64-bit range
@@ -69,20 +71,13 @@ RESERVED_ADDRESSES: Mapping[bytes, str] = {
 }
 assert all(len(address) == 20 for address in RESERVED_ADDRESSES)
 
-ROOT = "<root>"  # path shown when the document itself is wrong (not a JSON object)
-SOURCE_HASH_FORMAT = "fee_plugin.genesis/1"  # bump if the canonical encoding changes
+SOURCE_HASH_FORMAT = "fee_plugin.genesis/2"  # bump if the canonical encoding changes
 
-
-class GenesisError(ValueError):
-    """A genesis problem; `path` names the offending field, e.g. config.feePlugin.maxLiveLots."""
-
-    def __init__(self, path: str, why: str) -> None:
-        super().__init__(f"{path}: {why}")
-        self.path = path
-        self.why = why
-
-    def __reduce__(self):  # keep (path, why) through pickling, e.g. across processes
-        return (type(self), (self.path, self.why))
+# The vault storage layout (contracts/LAYOUT.md) this release reads and writes. A genesis
+# names it, because reading a vault written in another layout would misread every account;
+# there is no migration, so a chain created with an older layout is re-created.
+LAYOUT_VERSION = 3
+SUPPORTED_LAYOUT_VERSIONS = (LAYOUT_VERSION,)
 
 
 # -- the frozen result -----------------------------------------------------------------
@@ -92,6 +87,7 @@ class GenesisError(ValueError):
 class FeeConfig:
     """config.feePlugin: the vault's genesis constants (also written to its storage)."""
 
+    layout_version: int  # one of SUPPORTED_LAYOUT_VERSIONS
     vault: bytes
     operator: bytes
     treasury: bytes
@@ -234,6 +230,7 @@ def canonical_encoding(genesis: Genesis) -> bytes:
             for address, a in sorted(genesis.alloc, key=lambda item: item[0])
         ],
         "feePlugin": {
+            "layoutVersion": fee.layout_version,
             "vault": _hex(fee.vault),
             "operator": _hex(fee.operator),
             "treasury": _hex(fee.treasury),
@@ -253,169 +250,10 @@ def _hex(data: bytes) -> str:
     return "0x" + bytes(data).hex()
 
 
-# -- field parsers: (path, raw JSON value) -> value, or GenesisError ----------------------
-
-_DECIMAL = re.compile(r"[0-9]+")
-_HEX_QUANTITY = re.compile(r"0[xX][0-9a-fA-F]+")
-_ADDRESS = re.compile(r"(0[xX])?([0-9a-fA-F]{40})")
-_HEX_BYTES = re.compile(r"0[xX]((?:[0-9a-fA-F]{2})*)")
-_MAX_DECIMAL_DIGITS = 100  # 2**256 has 78 digits; longer strings are refused before int()
-
-
-class _HugeJsonInt(str):
-    """A JSON integer literal too long for int() (Python caps digit strings): always too big."""
-
-
-def _parse_json_int(literal: str) -> Union[int, _HugeJsonInt]:
-    return int(literal) if len(literal) <= _MAX_DECIMAL_DIGITS else _HugeJsonInt(literal)
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path and path != ROOT else key
-
-
-def _describe(value: Any) -> str:
-    """The JSON spelling of a wrong value, for error messages."""
-    if isinstance(value, bool):
-        return f"boolean {json.dumps(value)}"
-    if value is None:
-        return "null"
-    if isinstance(value, float):
-        return f"number {value!r} (not an integer)"
-    if isinstance(value, (list, tuple)):
-        return "an array"
-    if isinstance(value, Mapping):
-        return "an object"
-    return repr(value)
-
-
-def _upper_bound_text(limit: int) -> str:
-    """'< 2**40 (1099511627776)' for power-of-two limits, else '<= limit - 1'."""
-    bits = limit.bit_length() - 1
-    if limit == 1 << bits and bits >= 16:
-        return f"< 2**{bits} ({limit})"
-    return f"<= {limit - 1}"
-
-
-def _quantity(path: str, value: Any, low: int = 0, limit: int = UINT256_LIMIT) -> int:
-    """An integer in [low, limit) from a JSON integer or a decimal / 0x-hex string.
-
-    No floats (inexact), no booleans (they are ints in Python), no signs or whitespace.
-    """
-    if isinstance(value, _HugeJsonInt):
-        raise GenesisError(
-            path, f"must be {_upper_bound_text(limit)}, got a {len(value)}-digit number"
-        )
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise GenesisError(
-            path, f"expected an integer or a decimal/0x-hex string, got {_describe(value)}"
-        )
-    if isinstance(value, str):
-        value = _quantity_string(path, value, limit)
-    if value < low:
-        bound = "> 0" if low == 1 else f">= {low}"
-        raise GenesisError(path, f"must be {bound}, got {value}")
-    if value >= limit:
-        raise GenesisError(path, f"must be {_upper_bound_text(limit)}, got {value}")
-    return value
-
-
-def _quantity_string(path: str, text: str, limit: int) -> int:
-    if _DECIMAL.fullmatch(text):
-        if len(text) > _MAX_DECIMAL_DIGITS:
-            raise GenesisError(path, f"must be {_upper_bound_text(limit)}, got {len(text)} digits")
-        return int(text, 10)
-    if _HEX_QUANTITY.fullmatch(text):
-        return int(text[2:], 16)
-    raise GenesisError(path, f"not a decimal or 0x-hex quantity: {text!r}")
-
-
-def _address(path: str, value: Any, prefix_optional: bool = False) -> bytes:
-    """20 bytes from 0x + 40 hex digits; mixed case must be a valid EIP-55 checksum."""
-    match = _ADDRESS.fullmatch(value) if isinstance(value, str) else None
-    if match is None or (match.group(1) is None and not prefix_optional):
-        raise GenesisError(
-            path, f"expected a 0x-prefixed 20-byte hex address, got {_describe(value)}"
-        )
-    body = match.group(2)
-    if body != body.lower() and body != body.upper() and not is_checksum_address("0x" + body):
-        expected = to_checksum_address("0x" + body.lower())
-        raise GenesisError(path, f"bad EIP-55 checksum in {value!r} (checksummed: {expected})")
-    return bytes.fromhex(body)
-
-
-def _hex_bytes(path: str, value: Any, max_length: Optional[int] = None) -> bytes:
-    match = _HEX_BYTES.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
-        raise GenesisError(
-            path, f"expected 0x-prefixed hex bytes (even number of digits), got {_describe(value)}"
-        )
-    data = bytes.fromhex(match.group(1))
-    if max_length is not None and len(data) > max_length:
-        raise GenesisError(path, f"at most {max_length} bytes, got {len(data)}")
-    return data
-
-
-def _choice(path: str, value: Any, choices: Tuple[str, ...]) -> str:
-    """One of a few lowercase words, matched case-insensitively."""
-    if not isinstance(value, str) or value.lower() not in choices:
-        raise GenesisError(path, f"must be one of {', '.join(choices)}; got {_describe(value)}")
-    return value.lower()
-
-
-def _object(path: str, value: Any) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise GenesisError(path, f"expected a JSON object, got {_describe(value)}")
-    for key in value:
-        if not isinstance(key, str):
-            raise GenesisError(path, f"object keys must be strings, got {key!r}")
-    return value
-
-
-def _is_comment(key: str) -> bool:
-    """Keys starting with "_" are comments, ignored everywhere (JSON has no comments)."""
-    return key.startswith("_")
-
-
-def _bounded(low: int, limit: int) -> Callable[[str, Any], int]:
-    return lambda path, value: _quantity(path, value, low, limit)
-
-
-def _one_of(choices: Tuple[str, ...]) -> Callable[[str, Any], str]:
-    return lambda path, value: _choice(path, value, choices)
-
-
-_REQUIRED = object()
-
-
-class _Fields:
-    """One JSON object with a fixed set of keys; any other (non-comment) key is an error.
-
-    Unknown keys are checked before any value, so a typo is reported as the typo (with a
-    suggestion) rather than as the correctly spelled field being missing.
-    """
-
-    def __init__(self, path: str, value: Any, known: Tuple[str, ...]) -> None:
-        self.path = path
-        self.obj = _object(path, value)
-        for key in sorted(self.obj):
-            if key not in known and not _is_comment(key):
-                close = difflib.get_close_matches(key, known, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise GenesisError(_join(path, key), f"unknown field{hint}")
-
-    def get(self, key: str, parse: Callable[[str, Any], Any], default: Any = _REQUIRED) -> Any:
-        if key not in self.obj:
-            if default is _REQUIRED:
-                raise GenesisError(_join(self.path, key), "required field is missing")
-            return default
-        return parse(_join(self.path, key), self.obj[key])
-
-
 # -- sections -----------------------------------------------------------------------------
 
 _FEE_KEYS = (
-    "vault", "operator", "treasury", "lotValiditySeconds", "consumption",
+    "layoutVersion", "vault", "operator", "treasury", "lotValiditySeconds", "consumption",
     "initialReleaseBps", "minDeposit", "maxLiveLots", "lowBalance", "noAccount",
 )
 _CONFIG_KEYS = ("chainId", "fork", "headerRules", "feePlugin")
@@ -424,23 +262,45 @@ _ACCOUNT_KEYS = ("balance", "nonce", "code", "storage")
 
 
 def _fee_config(path: str, value: Any) -> FeeConfig:
-    f = _Fields(path, value, _FEE_KEYS)
+    f = Fields(path, value, _FEE_KEYS)
     fee = FeeConfig(
-        vault=f.get("vault", _address),
-        operator=f.get("operator", _address),
-        treasury=f.get("treasury", _address),
-        lot_validity_seconds=f.get("lotValiditySeconds", _bounded(1, TIME_LIMIT)),
+        layout_version=f.get("layoutVersion", _layout_version, missing=_LAYOUT_MISSING),
+        vault=f.get("vault", parse_address),
+        operator=f.get("operator", parse_address),
+        treasury=f.get("treasury", parse_address),
+        lot_validity_seconds=f.get("lotValiditySeconds", bounded(1, TIME_LIMIT)),
         consumption=CONSUMPTION_MODES[
-            f.get("consumption", _one_of(tuple(CONSUMPTION_MODES)), "uniform")
+            f.get("consumption", one_of(tuple(CONSUMPTION_MODES)), "uniform")
         ],
-        initial_release_bps=f.get("initialReleaseBps", _bounded(0, BPS_DENOMINATOR + 1), 0),
-        min_deposit_wei=f.get("minDeposit", _bounded(1, AMOUNT_LIMIT)),
-        max_live_lots=f.get("maxLiveLots", _bounded(1, LOTS_CAPACITY + 1)),
-        low_balance_wei=f.get("lowBalance", _bounded(0, TOTAL_LIMIT), 0),
-        no_account=f.get("noAccount", _one_of(NO_ACCOUNT_RULES), "reject"),
+        initial_release_bps=f.get("initialReleaseBps", bounded(0, BPS_DENOMINATOR + 1), 0),
+        min_deposit_wei=f.get("minDeposit", bounded(1, AMOUNT_LIMIT)),
+        max_live_lots=f.get("maxLiveLots", bounded(1, LOTS_CAPACITY + 1)),
+        low_balance_wei=f.get("lowBalance", bounded(0, TOTAL_LIMIT), 0),
+        no_account=f.get("noAccount", one_of(NO_ACCOUNT_RULES), "reject"),
     )
     _check_roles(path, fee)
     return fee
+
+
+_LAYOUT_ONLY = (
+    f"this release supports only layout {', '.join(map(str, SUPPORTED_LAYOUT_VERSIONS))} "
+    f"(contracts/LAYOUT.md); a chain created with another layout must be re-created from a "
+    f"genesis with layoutVersion {LAYOUT_VERSION}"
+)
+_LAYOUT_MISSING = f"required field is missing (the vault storage layout version); {_LAYOUT_ONLY}"
+
+
+def _layout_version(path: str, value: Any) -> int:
+    """The vault storage layout the genesis was written for: one this release implements."""
+    try:
+        version = parse_quantity(path, value)
+    except GenesisError as err:
+        raise GenesisError(path, f"{err.why}; {_LAYOUT_ONLY}") from None
+    if version not in SUPPORTED_LAYOUT_VERSIONS:
+        retired = 1 <= version < min(SUPPORTED_LAYOUT_VERSIONS)
+        problem = "is no longer supported" if retired else "is unknown to this release"
+        raise GenesisError(path, f"layout {version} {problem}: {_LAYOUT_ONLY}")
+    return version
 
 
 def _check_roles(path: str, fee: FeeConfig) -> None:
@@ -449,34 +309,30 @@ def _check_roles(path: str, fee: FeeConfig) -> None:
     for i, (name, address) in enumerate(roles):
         for other, other_address in roles[:i]:
             if address == other_address:
-                raise GenesisError(_join(path, name), f"must differ from {other}")
+                raise GenesisError(join_path(path, name), f"must differ from {other}")
     if fee.vault in RESERVED_ADDRESSES:
         raise GenesisError(
-            _join(path, "vault"), f"is reserved: {RESERVED_ADDRESSES[fee.vault]}"
+            join_path(path, "vault"), f"is reserved: {RESERVED_ADDRESSES[fee.vault]}"
         )
 
 
 def _storage(path: str, value: Any) -> Tuple[Tuple[int, int], ...]:
     """slot -> value, both quantities; spellings of one slot collide; zero values dropped."""
-    raw = _object(path, value)
     words: Dict[int, int] = {}
-    for key in sorted(raw):
-        if _is_comment(key):
-            continue
-        key_path = _join(path, key)
-        slot = _quantity(key_path, key)
+    for key_path, key, raw in object_entries(path, value):
+        slot = parse_quantity(key_path, key)
         if slot in words:
             raise GenesisError(key_path, f"duplicate storage slot {slot:#x} (spelled twice)")
-        words[slot] = _quantity(key_path, raw[key])
+        words[slot] = parse_quantity(key_path, raw)
     return tuple((slot, word) for slot, word in sorted(words.items()) if word)
 
 
 def _alloc_account(path: str, value: Any) -> AllocAccount:
-    f = _Fields(path, value, _ACCOUNT_KEYS)
+    f = Fields(path, value, _ACCOUNT_KEYS)
     return AllocAccount(
-        balance=f.get("balance", _quantity),
-        nonce=f.get("nonce", _bounded(0, UINT64_LIMIT), 0),
-        code=f.get("code", _hex_bytes, b""),
+        balance=f.get("balance", parse_quantity),
+        nonce=f.get("nonce", bounded(0, UINT64_LIMIT), 0),
+        code=f.get("code", parse_hex_bytes, b""),
         storage=f.get("storage", _storage, ()),
     )
 
@@ -484,13 +340,9 @@ def _alloc_account(path: str, value: Any) -> AllocAccount:
 def _alloc(path: str, value: Any, vault: bytes) -> Tuple[Tuple[bytes, AllocAccount], ...]:
     """Accounts sorted by address. Keys may omit 0x (as geth allows); one address spelled
     twice (case) is an error, and so is the vault address (the loader predeploys it)."""
-    raw = _object(path, value)
     accounts: Dict[bytes, AllocAccount] = {}
-    for key in sorted(raw):
-        if _is_comment(key):
-            continue
-        key_path = _join(path, key)
-        address = _address(key_path, key, prefix_optional=True)
+    for key_path, key, account in object_entries(path, value):
+        address = parse_address(key_path, key, prefix_optional=True)
         if address in accounts:
             raise GenesisError(key_path, "duplicate address (the same address spelled twice)")
         if address == vault:
@@ -499,19 +351,19 @@ def _alloc(path: str, value: Any, vault: bytes) -> Tuple[Tuple[bytes, AllocAccou
                 "collides with config.feePlugin.vault (the vault is predeployed; "
                 "remove it from alloc)",
             )
-        accounts[address] = _alloc_account(key_path, raw[key])
+        accounts[address] = _alloc_account(key_path, account)
     return tuple(sorted(accounts.items()))
 
 
 def parse_genesis(raw: Any) -> Genesis:
     """Validate an already-parsed genesis JSON document (see docs/genesis.md)."""
-    top = _Fields(ROOT, raw, _TOP_KEYS)
-    config = _Fields("config", top.get("config", _object), _CONFIG_KEYS)
-    chain_id = config.get("chainId", _bounded(1, UINT64_LIMIT))
-    fork = config.get("fork", _one_of(FORKS))
-    header_rules = config.get("headerRules", _one_of(HEADER_RULES), "fixed")
+    top = Fields(ROOT, raw, _TOP_KEYS)
+    config = Fields("config", top.get("config", parse_object), _CONFIG_KEYS)
+    chain_id = config.get("chainId", bounded(1, UINT64_LIMIT))
+    fork = config.get("fork", one_of(FORKS))
+    header_rules = config.get("headerRules", one_of(HEADER_RULES), "fixed")
     fee = config.get("feePlugin", _fee_config)
-    timestamp = top.get("timestamp", _bounded(0, TIME_LIMIT))
+    timestamp = top.get("timestamp", bounded(0, TIME_LIMIT))
     if timestamp + fee.lot_validity_seconds >= TIME_LIMIT:
         raise GenesisError(
             "config.feePlugin.lotValiditySeconds",
@@ -523,67 +375,16 @@ def parse_genesis(raw: Any) -> Genesis:
         fork=fork,
         header_rules=header_rules,
         timestamp=timestamp,
-        gas_limit=top.get("gasLimit", _bounded(MIN_GAS_LIMIT, GAS_LIMIT_LIMIT)),
+        gas_limit=top.get("gasLimit", bounded(MIN_GAS_LIMIT, GAS_LIMIT_LIMIT)),
         # A zero base fee would make every transaction free (costless execution is free).
-        base_fee_per_gas=top.get("baseFeePerGas", _bounded(1, UINT256_LIMIT)),
-        coinbase=top.get("coinbase", _address, ZERO_ADDRESS),
-        extra_data=top.get("extraData", lambda p, v: _hex_bytes(p, v, MAX_EXTRA_DATA_BYTES), b""),
+        base_fee_per_gas=top.get("baseFeePerGas", bounded(1, UINT256_LIMIT)),
+        coinbase=top.get("coinbase", parse_address, ZERO_ADDRESS),
+        extra_data=top.get(
+            "extraData", lambda p, v: parse_hex_bytes(p, v, MAX_EXTRA_DATA_BYTES), b""
+        ),
         alloc=top.get("alloc", lambda p, v: _alloc(p, v, fee.vault)),
         fee=fee,
     )
-
-
-# -- reading a file -----------------------------------------------------------------------
-
-
-class _JsonObject(dict):
-    """A parsed JSON object that remembers keys it saw more than once (json keeps the last)."""
-
-    duplicates: Tuple[str, ...] = ()
-
-
-def _object_pairs(pairs: List[Tuple[str, Any]]) -> _JsonObject:
-    obj = _JsonObject()
-    duplicates = []
-    for key, value in pairs:
-        if key in obj and key not in duplicates:
-            duplicates.append(key)
-        obj[key] = value
-    if duplicates:
-        obj.duplicates = tuple(duplicates)
-    return obj
-
-
-def _reject_duplicate_keys(node: Any, path: str) -> None:
-    """Any object anywhere with a repeated key is an error: which copy was meant is unknowable."""
-    if isinstance(node, dict):
-        for key in getattr(node, "duplicates", ()):
-            raise GenesisError(_join(path, key), "duplicate key in a JSON object")
-        for key in sorted(node):
-            _reject_duplicate_keys(node[key], _join(path, key))
-    elif isinstance(node, list):
-        for index, item in enumerate(node):
-            _reject_duplicate_keys(item, f"{path}[{index}]")
-
-
-def _read_json(path: str) -> Any:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as err:
-        raise GenesisError(path, f"cannot read the genesis file: {err.strerror or err}") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise GenesisError(path, f"not UTF-8 text (bad byte at offset {err.start})") from None
-    try:
-        return json.loads(text, object_pairs_hook=_object_pairs, parse_int=_parse_json_int)
-    except json.JSONDecodeError as err:
-        raise GenesisError(
-            path, f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}"
-        ) from None
-    except RecursionError:
-        raise GenesisError(path, "invalid JSON: nested too deeply") from None
 
 
 def load_genesis(source: Union[str, "os.PathLike[str]", Mapping[str, Any]]) -> Genesis:
@@ -592,7 +393,4 @@ def load_genesis(source: Union[str, "os.PathLike[str]", Mapping[str, Any]]) -> G
         return parse_genesis(source)
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"load_genesis takes a path or a dict, not {type(source).__name__}")
-    path = os.fspath(source)
-    raw = _read_json(path)
-    _reject_duplicate_keys(raw, ROOT)
-    return parse_genesis(raw)
+    return parse_genesis(read_json(os.fspath(source)))

@@ -33,6 +33,7 @@ def address(key: keys.PrivateKey) -> bytes:
 def genesis_dict(**fee_overrides: Any) -> Dict[str, Any]:
     """A private-chain genesis with funded users; fee config overridable per test."""
     fee = {
+        "layoutVersion": 3,
         "vault": to_checksum_address(VAULT),
         "operator": to_checksum_address(address(OPERATOR_KEY)),
         "treasury": to_checksum_address(TREASURY),

@@ -39,6 +39,7 @@ CONFORMANCE_GENESIS = load_genesis({
         "fork": "cancun",
         "headerRules": "ethereum",
         "feePlugin": {
+            "layoutVersion": 3,
             "vault": VAULT,
             "operator": "0x00000000000000000000000000000000fee0fee1",
             "treasury": "0x00000000000000000000000000000000fee0fee2",

@@ -25,6 +25,7 @@ OPERATOR = keys.PrivateKey(b"\x02" * 32)
 def demo_genesis(validity_days: int):
     return load_genesis({
         "config": {"chainId": 1337, "fork": "prague", "feePlugin": {
+            "layoutVersion": 3,
             "vault": "0x000000000000000000000000000000000000fee0",
             "operator": OPERATOR.public_key.to_checksum_address(),
             "treasury": "0x00000000000000000000000000000000007e5a57",
