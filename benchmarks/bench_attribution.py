@@ -64,18 +64,18 @@ def _patched(module, name, value):
 
 def reads_free(memo):
     """Fee records from `memo` (owner -> account as read from this same parent state)."""
-    real = executor_module.read_account
+    real = executor_module.load_account
 
-    def read_account(state, vault, owner):
-        if owner not in memo:
-            memo[owner] = real(state, vault, owner)
-        return memo[owner]
+    def load_account(state, vault, owner, t=None):
+        if (owner, t) not in memo:
+            memo[owner, t] = real(state, vault, owner, t)
+        return memo[owner, t]
 
-    return _patched(executor_module, "read_account", read_account)
+    return _patched(executor_module, "load_account", load_account)
 
 
 def writes_skipped():
-    return _patched(writeback_module, "write_account", lambda state, vault, before, after: None)
+    return _patched(writeback_module, "write_account", lambda state, vault, account: account.clean())
 
 
 class _NodeMemoTrie(hexary.HexaryTrie):

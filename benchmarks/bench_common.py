@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from eth.chains.base import MiningChain
-from eth.constants import BLANK_ROOT_HASH
 from eth.db.atomic import AtomicDB
 from eth.db.backends.memory import MemoryDB
 from eth.vm.forks import PragueVM
@@ -27,21 +26,26 @@ from eth_abi import encode
 from eth_keys import keys
 from eth_utils import keccak
 
+from bulk_trie import build_state_trie
 from fee_plugin import load_genesis
 from fee_plugin.artifact import vault_function
 from fee_plugin.chain import fee_chain_class
 from fee_plugin.layout import (
-    Header,
-    Lot,
+    FLAG_OPENED,
+    NO_LOT,
+    Head,
+    LotWord,
+    Totals,
     account_base_slot,
     head0_slot,
     head1_slot,
+    link,
     lot_slot,
-    pack_head0,
-    pack_head1,
+    pack_head,
     pack_lot,
+    pack_totals,
 )
-from fee_plugin.lots import account_available, account_status
+from fee_plugin.lots import Line, Lot, account_status, charge_order, line_term, release_terms
 
 GWEI = 10**9
 ETHER = 10**18
@@ -164,21 +168,21 @@ def lot_storage(genesis, owner: bytes, owner_lots, recorded_at=None) -> Tuple[Di
 
 @functools.lru_cache(maxsize=64)
 def _account_words(fee, owner_lots, recorded_at):
-    """((slot offset from the account's base slot, word), ...), remaining wei."""
+    """((slot offset from the account's base slot, word), ...), remaining wei: the lots
+    linked in charge order, the release line anchored at `t` (layout v3)."""
     policy = fee.release_policy
-    lots = tuple(Lot(i, amount, used, start, expiry)
-                 for i, (amount, used, start, expiry) in enumerate(owner_lots))
+    lots = charge_order(Lot(i, amount, used, start, expiry)
+                        for i, (amount, used, start, expiry) in enumerate(owner_lots))
     t = recorded_at if recorded_at is not None else max(lot.start for lot in lots)
-    header = Header(
-        deposited=sum(lot.amount for lot in lots),
-        charged=sum(lot.used for lot in lots),
-        live_mask=(1 << len(lots)) - 1,
-        available=account_available(lots, t, policy),
-        status=int(account_status(True, False, lots, t, policy, fee.low_balance_wei)),
-        flags=1,  # OPENED
-    )
-    words = [(head0_slot(0), pack_head0(header)), (head1_slot(0), pack_head1(header))]
-    words.extend((lot_slot(0, lot.slot), pack_lot(lot)) for lot in lots)
+    line = Line(sum(line_term(lot, t, policy) for lot in lots),
+                sum(release_terms(lot.amount, lot.start, lot.expiry, policy)[1] for lot in lots), t)
+    available = line.available
+    head = Head(line=line, first=link(lots[0].slot), flags=FLAG_OPENED,
+                status=int(account_status(True, False, False, available, fee.low_balance_wei)))
+    totals = Totals(deposited=sum(lot.amount for lot in lots), last_expiry=max(lot.expiry for lot in lots))
+    words = [(head0_slot(0), pack_head(head)), (head1_slot(0), pack_totals(totals))]
+    links = [link(lot.slot) for lot in lots[1:]] + [NO_LOT]
+    words.extend((lot_slot(0, lot.slot), pack_lot(LotWord(lot, following))) for lot, following in zip(lots, links))
     return tuple(words), sum(lot.remaining for lot in lots)
 
 
@@ -207,99 +211,6 @@ def copy_chain(chain, chain_class=None):
     kv = chain.chaindb.db.wrapped_db.kv_store
     db = AtomicDB(MemoryDB(dict(kv)))
     return (chain_class or type(chain))(db)
-
-
-# -- a bulk Merkle-Patricia trie builder (genesis with 10^5 accounts in seconds) ----------
-
-def _rlp(item) -> bytes:
-    """RLP of bytes / nested lists of bytes (the generic `rlp.encode` is the bottleneck)."""
-    if isinstance(item, bytes):
-        if len(item) == 1 and item[0] < 0x80:
-            return item
-        return _rlp_length(len(item), 0x80) + item
-    payload = b"".join([_rlp(x) for x in item])
-    return _rlp_length(len(payload), 0xC0) + payload
-
-
-def _rlp_length(length: int, offset: int) -> bytes:
-    if length < 56:
-        return bytes((offset + length,))
-    encoded = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes((offset + 55 + len(encoded),)) + encoded
-
-
-def _int_bytes(value: int) -> bytes:
-    return value.to_bytes((value.bit_length() + 7) // 8, "big")
-
-
-def _hex_prefix(nibbles: str, leaf: bool) -> bytes:
-    flag = 2 if leaf else 0
-    if len(nibbles) % 2:
-        return bytes.fromhex(f"{flag + 1:x}{nibbles}")
-    return bytes.fromhex(f"{flag:x}0{nibbles}")
-
-
-def build_trie(db, items: Dict[bytes, bytes]) -> bytes:
-    """Root hash of the hexary trie holding `items` (already hashed 32-byte keys); writes
-    every node of 32 bytes or more into `db`, exactly the nodes py-evm's HexaryTrie keeps.
-    Sorted bulk construction instead of one insert per key (py-evm's genesis path takes
-    ~150 s for 10^5 accounts plus their vault records; this takes seconds)."""
-    if not items:
-        return BLANK_ROOT_HASH
-    pairs = sorted((key.hex(), value) for key, value in items.items())
-
-    def ref(node):
-        encoded = _rlp(node)
-        if len(encoded) < 32:
-            return node
-        digest = keccak(encoded)
-        db[digest] = encoded
-        return digest
-
-    def build(lo: int, hi: int, depth: int):
-        if hi - lo == 1:
-            path, value = pairs[lo]
-            return [_hex_prefix(path[depth:], True), value]
-        first, last = pairs[lo][0], pairs[hi - 1][0]
-        common = depth
-        while first[common] == last[common]:
-            common += 1
-        if common > depth:
-            return [_hex_prefix(first[depth:common], False), ref(branch(lo, hi, common))]
-        return branch(lo, hi, depth)
-
-    def branch(lo: int, hi: int, depth: int):
-        children = [b""] * 17
-        start = lo
-        while start < hi:
-            nibble = pairs[start][0][depth]
-            end = start
-            while end < hi and pairs[end][0][depth] == nibble:
-                end += 1
-            children[int(nibble, 16)] = ref(build(start, end, depth + 1))
-            start = end
-        return children
-
-    encoded = _rlp(build(0, len(pairs), 0))
-    root = keccak(encoded)
-    db[root] = encoded
-    return root
-
-
-def build_state_trie(db, state: Dict[bytes, dict]) -> bytes:
-    accounts = {}
-    for address, account in state.items():
-        storage = {keccak(slot.to_bytes(32, "big")): _rlp(_int_bytes(value))
-                   for slot, value in account.get("storage", {}).items() if value}
-        storage_root = build_trie(db, storage)
-        code = account.get("code", b"")
-        code_hash = keccak(code)
-        if code:
-            db[code_hash] = code
-        accounts[keccak(address)] = _rlp([
-            _int_bytes(account.get("nonce", 0)), _int_bytes(account.get("balance", 0)),
-            storage_root, code_hash])
-    return build_trie(db, accounts)
 
 
 # -- funding by real grants (senders keep nonce 0) -------------------------------------

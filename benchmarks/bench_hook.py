@@ -32,7 +32,7 @@ from instrument import (
     timed_functions,
 )
 
-PLUGIN_FUNCTIONS = ("read_account", "charge_account", "charge_logs")
+PLUGIN_FUNCTIONS = ("load_account", "plan_charge", "write_account", "charge_logs")
 
 
 def timed_block(chain, txs, timestamp, timers):
@@ -65,8 +65,8 @@ def fractions(p, s):
     hook = p["validate_transaction"] + p["finalize_computation"] + logs
     stock_replaced = s["validate_transaction"] + s["finalize_computation"]
     whole = p["whole"]
-    charge_pieces = (p.get("read_account@finalize", 0) + p.get("charge_account", 0)
-                     + p.get("charge_logs", 0))
+    charge_pieces = (p.get("load_account@finalize", 0) + p.get("plan_charge", 0)
+                     + p.get("write_account", 0) + p.get("charge_logs", 0))
     return {
         "hook_fraction": hook / whole,
         "net_hook_fraction": (hook - stock_replaced) / whole,

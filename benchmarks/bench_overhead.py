@@ -11,9 +11,15 @@ side applies the block on a fresh VM at the same head and computes the state roo
 - a mix, 100 senders x 5: per sender a value transfer, a token transfer, a contract
   deployment (the token, constructor included), a token transfer, a value transfer.
 
-    python benchmarks/bench_overhead.py [--rounds 7]
+Sides: plain py-evm, the plugin in both designs (per transaction, write-back) and the
+floor (floor.py: plain plus the vault storage work a recorded charge cannot avoid), all in
+the same rounds. plugin / floor is what the hook's own code costs above that floor.
+
+    python benchmarks/bench_overhead.py [--rounds 9]
 """
 import statistics
+
+from floor import floor_vm_class
 
 from bench_common import (
     TOKEN,
@@ -25,6 +31,7 @@ from bench_common import (
     make_genesis,
     open_chain,
     plain_chain,
+    plain_chain_class,
     plugin_chain,
     plugin_chain_class,
     ratios,
@@ -108,21 +115,25 @@ def block_side(chain, txs, receipts_out=None):
     return run
 
 
-def run(rounds=7, senders=500, repeat=(100, 5), distinct=500, mix=(100, 5)):
+def run(rounds=9, senders=500, repeat=(100, 5), distinct=500, mix=(100, 5)):
     genesis, plugin, plain, workloads = setup(senders, repeat, distinct, mix)
-    # The same database seen through the write-back design (fee_plugin/writeback.py).
+    # The same database seen through the write-back design (fee_plugin/writeback.py) and
+    # through the floor (plain py-evm plus the unavoidable vault storage work).
     write_back = open_chain(plugin, plugin_chain_class(genesis, write_back=True))
+    floor = open_chain(plugin, plain_chain_class(genesis, floor_vm_class(VAULT)))
     cases, checks = [], []
     for name, txs in workloads.items():
-        got = ([], [], [])
+        got = ([], [], [], [])
         checks.append(got)
         cases.append((name, {"plugin": block_side(plugin, txs, got[0]),
                              "plain": block_side(plain, txs, got[1]),
-                             "write_back": block_side(write_back, txs, got[2])}))
+                             "write_back": block_side(write_back, txs, got[2]),
+                             "floor": block_side(floor, txs, got[3])}))
     times = side_by_side(rounds, cases)
-    for plugin_receipts, plain_receipts, write_back_receipts in checks:
+    for plugin_receipts, plain_receipts, write_back_receipts, floor_receipts in checks:
         check_same_execution(plugin_receipts, plain_receipts)
         assert write_back_receipts == plugin_receipts, "the two designs' receipts differ"
+        assert floor_receipts == plain_receipts, "the floor executed differently from plain"
     result = {
         "benchmark": "overhead: plugin/plain per transaction, state root included",
         "rounds": rounds,
@@ -134,6 +145,8 @@ def run(rounds=7, senders=500, repeat=(100, 5), distinct=500, mix=(100, 5)):
             "transactions": len(txs),
             "ratio": summary(ratios(t["plugin"], t["plain"])),
             "write_back_ratio": summary(ratios(t["write_back"], t["plain"])),
+            "floor_ratio": summary(ratios(t["floor"], t["plain"])),
+            "write_back_over_floor": summary(ratios(t["write_back"], t["floor"])),
             # context only (absolute, machine-dependent):
             "plain_tx_per_s_median": round(len(txs) / statistics.median(t["plain"])),
             "plugin_tx_per_s_median": round(len(txs) / statistics.median(t["plugin"])),

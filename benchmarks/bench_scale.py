@@ -16,10 +16,18 @@ Lots: 100 senders x 5 value transfers with 1, 8, 32, 64 (maxLiveLots) live lots 
 (distinct expiries; the fee is drawn from the earliest-expiring lot). Ratio plugin/plain at
 each lot count and its growth vs 1 lot (target: <= 10 %).
 
-    python benchmarks/bench_scale.py [--rounds 7] [--accounts 100 1000 10000 100000]
+Worst case: 100 distinct senders x 1 transfer, each holding 64 lots of which the first 63
+are tiny (fee // 64 wei each), so the fee draws all 64 (63 used up, moved to the spent
+chain); next to the same senders holding 1 lot. What a charge costs when it reads and
+writes every lot an account may hold (maxLiveLots bounds it).
+
+    python benchmarks/bench_scale.py [--rounds 9] [--accounts 100 1000 10000 100000]
 """
 
 from bench_common import (
+    ETHER,
+    LOT_VALIDITY,
+    T0,
     filler_addresses,
     script_main,
     make_genesis,
@@ -35,6 +43,7 @@ from bench_common import (
     transfers,
     uniform_lots,
 )
+from fee_plugin.vault import LOT_CHARGED_TOPIC
 
 SENDERS = 100
 
@@ -107,13 +116,44 @@ def run_lots(rounds=7, lot_counts=(1, 8, 32, 64), senders=SENDERS, per_sender=5)
     return {"transactions": len(txs), "senders": senders, "lots": out}
 
 
-def run(rounds=7, counts=(100, 1000, 10000, 100000), lot_counts=(1, 8, 32, 64),
+def worst_case_lots(fee_wei: int, count: int = 64):
+    """`count` lots in charge order: count − 1 of fee // count wei, then a large one."""
+    tiny = [(fee_wei // count, 0, T0 + 1, T0 + 1 + LOT_VALIDITY + i) for i in range(count - 1)]
+    return tiny + [(10 * ETHER, 0, T0 + 1, T0 + 1 + LOT_VALIDITY + count)]
+
+
+def run_worst_case(rounds=7, senders=SENDERS, count=64):
+    keys = sender_keys(senders)
+    owners = [k.public_key.to_canonical_address() for k in keys]
+    genesis = make_genesis(owners, max_live_lots=count)
+    txs = transfers(keys, 1)
+    fee_wei = txs[0].gas * txs[0].max_fee_per_gas  # base 1 gwei + tip 1 gwei = the max fee
+    plain = plain_chain(genesis, fast=True)
+    layouts = {"1": uniform_lots(1), str(count): worst_case_lots(fee_wei, count)}
+    cases = []
+    for name, lots in layouts.items():
+        plugin = plugin_chain(genesis, {o: lots for o in owners}, fast=True)
+        write_back = open_chain(plugin, plugin_chain_class(genesis, write_back=True))
+        _, receipts = time_block(write_back, txs, write_back.header.timestamp + 10)
+        drawn = {sum(1 for log in r.logs if log.topics[0] == LOT_CHARGED_TOPIC) for r in receipts}
+        assert drawn == {int(name)}, f"every fee must draw {name} lot(s), drew {drawn}"
+        cases.append((name, {"write_back": block_side(write_back, txs), "plain": block_side(plain, txs)}))
+    times = side_by_side(rounds, cases)
+    one = ratios(times["1"]["write_back"], times["1"]["plain"])
+    worst = ratios(times[str(count)]["write_back"], times[str(count)]["plain"])
+    return {"transactions": len(txs), "senders": senders, "lots_drawn_per_fee": count,
+            "write_back_ratio_one_lot": summary(one), "write_back_ratio_worst": summary(worst),
+            "worst_over_one_lot": summary(ratios(worst, one))}
+
+
+def run(rounds=9, counts=(100, 1000, 10000, 100000), lot_counts=(1, 8, 32, 64),
         senders=SENDERS, account_txs_per_sender=2, lot_txs_per_sender=5):
     return {
         "benchmark": "scale: funded accounts and live lots per sender",
         "rounds": rounds,
         "accounts": run_accounts(rounds, counts, senders, account_txs_per_sender),
         "lots": run_lots(rounds, lot_counts, senders, lot_txs_per_sender),
+        "worst_case": run_worst_case(rounds, senders),
     }
 
 

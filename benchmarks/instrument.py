@@ -89,14 +89,14 @@ def _timed_attribute(cls, name):
 
 @contextlib.contextmanager
 def timed_functions(module, names: Iterable[str]):
-    """Time module-level functions (e.g. fee_plugin.executor's read_account) into ACTIVE;
-    `read_account` is split by phase (fee account read at validation vs in the charge)."""
+    """Time module-level functions (e.g. fee_plugin.executor's load_account) into ACTIVE;
+    `load_account` is split by phase (fee account read at validation vs in the charge)."""
     originals = {name: getattr(module, name) for name in names}
 
     def wrap(name, fn):
         def wrapper(*args, **kwargs):
             timers = ACTIVE
-            label = f"{name}@{timers.phase}" if name == "read_account" else name
+            label = f"{name}@{timers.phase}" if name == "load_account" else name
             start = time.perf_counter()
             try:
                 return fn(*args, **kwargs)

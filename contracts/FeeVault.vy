@@ -224,13 +224,12 @@ def _available(owner: address, t: uint256) -> uint256:
 
 @internal
 @view
-def _status_at(owner: address, t: uint256, available: uint256) -> uint8:
-    h: Head = self._unpack_head(self.accounts[owner].head0)
+def _status_of(h: Head, t: uint256, available: uint256, last_expiry: uint256) -> uint8:
     if h.flags & FLAG_OPENED == 0:
         return STATUS_NONE
     if h.flags & FLAG_FROZEN != 0:
         return STATUS_FROZEN
-    if t >= (self.accounts[owner].head1 >> 24) & MASK_40:
+    if t >= last_expiry:
         return STATUS_EXPIRED
     if available == 0:
         return STATUS_EXHAUSTED
@@ -240,16 +239,18 @@ def _status_at(owner: address, t: uint256, available: uint256) -> uint8:
 
 
 @internal
-def _settle(owner: address) -> uint256:
+def _settle(owner: address) -> (Head, uint256, bool):
     """Bring the account to this block's time: sweep the charge chain's expired front,
-    move its used-up front to the spent chain, drop expired spent lots, re-anchor the
-    line. Returns the wei swept (the caller sends it to the treasury last)."""
+    move its used-up front to the spent chain, drop expired spent lots. Writes the lots
+    and head1; returns head0 re-anchored now (for the caller to store), the wei swept (the
+    caller sends it to the treasury last) and whether any lot moved."""
     t: uint256 = block.timestamp
     mode: uint256 = self.consumptionMode
     bps: uint256 = self.initialReleaseBps
     h: Head = self._unpack_head(self.accounts[owner].head0)
     line: uint256 = h.available + h.rate * (t - h.anchor)
     swept: uint256 = 0
+    moved: bool = False
     for i: uint256 in range(LOTS_CAPACITY):
         if h.first == 0:
             break
@@ -272,6 +273,7 @@ def _settle(owner: address) -> uint256:
         else:
             break
         h.first = self._next(word)
+        moved = True
     previous: uint256 = 0
     cur: uint256 = h.spent
     for i: uint256 in range(LOTS_CAPACITY):
@@ -286,29 +288,27 @@ def _settle(owner: address) -> uint256:
                 h.spent = following
             else:
                 self.accounts[owner].lots[previous - 1] = (self.accounts[owner].lots[previous - 1] & CLEAR_NEXT) | following
+            moved = True
         else:
             previous = cur
         cur = following
     h.available = line
     h.anchor = t
-    self.accounts[owner].head0 = self._pack_head(h)
     if swept > 0:
         head1: uint256 = self.accounts[owner].head1
         expired: uint256 = ((head1 >> 64) & MASK_96) + swept
         self.accounts[owner].head1 = (head1 & ~(MASK_96 << 64)) | (expired << 64)
-    return swept
+    return h, swept, moved
 
 
 @internal
-def _record(owner: address):
-    """Record the status as of now (the line is anchored now); log a move."""
-    head0: uint256 = self.accounts[owner].head0
-    h: Head = self._unpack_head(head0)
-    status: uint8 = self._status_at(owner, block.timestamp, h.available)
+def _record(owner: address, h: Head):
+    """Store head0 `h` (anchored now) with the status as of now; log a status move."""
+    status: uint8 = self._status_of(h, block.timestamp, h.available, (self.accounts[owner].head1 >> 24) & MASK_40)
     if status != h.status:
         log StatusChanged(owner=owner, old=h.status, new=status)
         h.status = status
-        self.accounts[owner].head0 = self._pack_head(h)
+    self.accounts[owner].head0 = self._pack_head(h)
 
 
 @internal
@@ -325,12 +325,14 @@ def _add_lot(owner: address, amount: uint256, validity: uint256):
     start: uint256 = block.timestamp
     assert start < TIME_LIMIT and validity < TIME_LIMIT - start, "lot expiry must be < 2**40"
     expiry: uint256 = start + validity
-    swept: uint256 = self._settle(owner)
+    h: Head = empty(Head)
+    swept: uint256 = 0
+    moved: bool = False
+    h, swept, moved = self._settle(owner)
 
     head1: uint256 = self.accounts[owner].head1
     deposited: uint256 = (head1 >> 160) & MASK_96
     assert deposited + amount < TOTAL_LIMIT, "lifetime deposits must stay < 2**96 wei"
-    h: Head = self._unpack_head(self.accounts[owner].head0)
     # Walk both chains: the slots in use, and where the lot goes in charge order (after
     # every lot expiring no later: those all started no later either).
     taken: uint256 = 0
@@ -380,12 +382,11 @@ def _add_lot(owner: address, amount: uint256, validity: uint256):
     if h.flags & FLAG_OPENED == 0:
         h.flags = h.flags | FLAG_OPENED
         log AccountOpened(owner=owner)
-    self.accounts[owner].head0 = self._pack_head(h)
     last_expiry: uint256 = max((head1 >> 24) & MASK_40, expiry)
     expired: uint256 = (head1 >> 64) & MASK_96
     self.accounts[owner].head1 = ((deposited + amount) << 160) | (expired << 64) | (last_expiry << 24)
     log LotDeposited(owner=owner, lot=slot, amount=amount, start=start, expiry=expiry)
-    self._record(owner)
+    self._record(owner, h)
     self._pay_treasury(swept)
 
 
@@ -405,9 +406,13 @@ def sweepExpired(owner: address) -> uint256:
     """Move expired lots' unused remainder to the treasury. Anyone may call it."""
     if self._unpack_head(self.accounts[owner].head0).flags & FLAG_OPENED == 0:
         return 0
-    swept: uint256 = self._settle(owner)
-    self._record(owner)
-    self._pay_treasury(swept)
+    h: Head = empty(Head)
+    swept: uint256 = 0
+    moved: bool = False
+    h, swept, moved = self._settle(owner)
+    if moved:  # nothing expired: nothing is written, the account is not updated
+        self._record(owner, h)
+        self._pay_treasury(swept)
     return swept
 
 
@@ -450,16 +455,16 @@ def setMinDeposit(amount: uint256):
 @internal
 def _set_frozen(owner: address, frozen: bool):
     self._only_operator()
-    h: Head = self._unpack_head(self.accounts[owner].head0)
-    assert h.flags & FLAG_OPENED != 0, "no such fee account"
-    swept: uint256 = self._settle(owner)
-    h = self._unpack_head(self.accounts[owner].head0)
+    assert self._unpack_head(self.accounts[owner].head0).flags & FLAG_OPENED != 0, "no such fee account"
+    h: Head = empty(Head)
+    swept: uint256 = 0
+    moved: bool = False
+    h, swept, moved = self._settle(owner)
     if frozen:
         h.flags = h.flags | FLAG_FROZEN
     else:
         h.flags = h.flags & ~FLAG_FROZEN
-    self.accounts[owner].head0 = self._pack_head(h)
-    self._record(owner)
+    self._record(owner, h)
     self._pay_treasury(swept)
 
 
@@ -489,7 +494,9 @@ def available(owner: address) -> uint256:
 @view
 def status(owner: address) -> uint8:
     """0 NONE, 1 ACTIVE, 2 LOW, 3 EXHAUSTED, 4 EXPIRED, 5 FROZEN at this block's time."""
-    return self._status_at(owner, block.timestamp, self._available(owner, block.timestamp))
+    h: Head = self._unpack_head(self.accounts[owner].head0)
+    return self._status_of(h, block.timestamp, self._available(owner, block.timestamp),
+                           (self.accounts[owner].head1 >> 24) & MASK_40)
 
 
 @internal

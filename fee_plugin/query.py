@@ -24,7 +24,6 @@ from .lots import (
     Status,
     account_available,
     account_status,
-    charge_order,
     is_expired,
     line_without,
     lot_available,
@@ -61,7 +60,7 @@ class StoredAccount:
     head: Head
     totals: Totals
     charge_lots: Tuple[Lot, ...]  # lots that may still pay, in charge order
-    spent_lots: Tuple[Lot, ...]  # used up, waiting for their expiry
+    spent_lots: Tuple[Lot, ...]  # used up, waiting for their expiry (chain order: newest first)
 
     @property
     def lots(self) -> Tuple[Lot, ...]:
@@ -96,7 +95,7 @@ def read_stored_account(state, vault: Address, owner: Address) -> StoredAccount:
         spent.append(word.lot)
         link_ = word.next
     return StoredAccount(owner, account.head, account.totals,
-                         tuple(word.lot for word in account.lots), charge_order(spent))
+                         tuple(word.lot for word in account.lots), tuple(spent))
 
 
 @dataclass(frozen=True)

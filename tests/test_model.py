@@ -114,12 +114,14 @@ class ModelAccount:
         while self.lots and self.lots[0].used == self.lots[0].amount:
             self.spent.insert(0, self.lots.pop(0))
 
-    def settle(self, t: int) -> int:
-        """What every vault function that updates the account does first; returns wei swept."""
-        swept = self._sweep_front(t)
+    def settle(self, t: int) -> bool:
+        """What every vault function that updates the account does first; True if any
+        lot moved (sweepExpired updates the account only then)."""
+        before = (len(self.lots), len(self.spent))
+        self._sweep_front(t)
         self._retire_front()
         self.spent = [lot for lot in self.spent if t < lot.expiry]
-        return swept
+        return (len(self.lots), len(self.spent)) != before
 
     def add_lot(self, amount: int, t: int, validity: int, upfront: bool, bps: int) -> None:
         taken = {lot.slot for lot in self.stored()}
@@ -300,8 +302,7 @@ class FeeChainMachine(RuleBasedStateMachine):
         receipt = self._vault_call(OPERATOR_KEY, calldata("sweepExpired", address(USERS[who])))
         assert receipt.state_root == b"\x01"
         account = self.model[address(USERS[who])]
-        if account.opened:
-            account.settle(self.t)
+        if account.opened and account.settle(self.t):
             account.recorded = account.status(self.t)
 
     @rule(seconds=st.sampled_from([1, 5, 100, 999, 1000, 1001, 4000, 10**6]))

@@ -1,51 +1,38 @@
-"""Differential: the vault contract and fee_plugin.lots / fee_plugin.layout agree exactly.
+"""Differential: the vault contract, fee_plugin (views and the hook's charge) and a plain
+list reference (tests/support/vault_reference.py) agree exactly on layout v3.
 
-Random accounts (packed lot words and header words) and random policies (mode, bps,
-lowBalance, maxLiveLots, ...) are written straight into the vault's storage in a throw-away
-state built off the head of a stock-py-evm chain (tests/vault_harness.py); the contract then
-runs in that very state at the drawn block time and its answers are compared with the Python.
+Random accounts as the vault could hold them after an update at some anchor time (two lot
+chains, the release line, totals) and random policies are written straight into the vault's
+storage in a throw-away state off the head of a stock-py-evm chain (tests/vault_harness.py);
+the contract then runs in that very state at a later block time.
 """
+import copy
+import os
+
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from fee_plugin.layout import (
-    AMOUNT_LIMIT,
-    FLAG_FROZEN,
-    FLAG_OPENED,
-    LOTS_CAPACITY,
     SLOT_CONSUMPTION_MODE,
     SLOT_INITIAL_RELEASE_BPS,
     SLOT_LOT_VALIDITY,
     SLOT_LOW_BALANCE,
     SLOT_MAX_LIVE_LOTS,
     SLOT_MIN_DEPOSIT,
-    TIME_LIMIT,
     TOTAL_LIMIT,
-    Header,
-    Lot,
     account_base_slot,
-    head0_slot,
-    head1_slot,
     lot_slot,
-    pack_head0,
-    pack_head1,
-    pack_lot,
 )
-from fee_plugin.lots import (
-    BPS_DENOMINATOR,
-    Consumption,
-    ReleasePolicy,
-    Status,
-    account_available,
-    account_status,
-    is_expired,
-    lot_available,
-)
+from fee_plugin.lots import AMOUNT_LIMIT, LOTS_CAPACITY, TIME_LIMIT, lot_available
+from fee_plugin.vault import load_account, plan_charge, reader, write_account
 
+from .support.vault_reference import amounts, stored_accounts
 from .vault_harness import GENESIS_TIME, TREASURY, VAULT, VaultHarness, calldata
 
+EXAMPLES = int(os.environ.get("DIFF_EXAMPLES", 60))  # by hand: DIFF_EXAMPLES=2000
 OWNER = b"\x77" * 20
 OTHER = b"\x66" * 20
+HEX_OWNER = "0x" + OWNER.hex()
 _HARNESS = []
 
 
@@ -55,245 +42,169 @@ def harness() -> VaultHarness:
     return _HARNESS[0]
 
 
-def hexaddr(addr: bytes) -> str:
-    return "0x" + addr.hex()
-
-
-# -- strategies -----------------------------------------------------------------------------
-
-amounts = st.one_of(
-    st.integers(1, 1000), st.integers(10**15, 10**19), st.integers(AMOUNT_LIMIT - 1000, AMOUNT_LIMIT - 1)
-)
-times = st.one_of(
-    st.integers(GENESIS_TIME + 1, GENESIS_TIME + 10**7),  # the head is at GENESIS_TIME
-    st.integers(TIME_LIMIT - 10**4, TIME_LIMIT - 2),
-)
-
-
-policies = st.builds(
-    ReleasePolicy,
-    st.sampled_from([Consumption.UNIFORM, Consumption.UPFRONT]),
-    st.one_of(st.sampled_from([0, 1, 5000, 9999, BPS_DENOMINATOR]), st.integers(0, BPS_DENOMINATOR)),
-)
-
-
-@st.composite
-def lot_at(draw, slot, t, policy):
-    """A lot as it can exist at block time t: started at or before t, maybe expired."""
-    amount = draw(amounts)
-    start = t - draw(st.one_of(st.integers(0, 100), st.integers(0, min(t, 10**7))))
-    span = draw(st.one_of(st.integers(1, 200), st.integers(1, 2 * 10**7)))
-    expiry = min(start + span, TIME_LIMIT - 1)
-    probe = Lot(slot, amount, 0, start, expiry)
-    released_now = amount if is_expired(probe, t) else lot_available(probe, t, policy)
-    used = draw(st.one_of(
-        st.just(0),
-        st.just(released_now),  # everything released so far is used: exhausted lot
-        st.just(released_now),
-        st.integers(max(0, released_now - 1000), released_now),  # nearly exhausted
-        st.integers(0, released_now),
-        st.integers(0, amount),  # used ahead of release (an earlier, faster policy)
-    ))
-    return Lot(slot, amount, used, start, expiry)
-
-
-@st.composite
-def accounts(draw, policy):
-    """(t, header, lots): a stored account with consistent lifetime totals."""
-    t = draw(times)
-    slots = draw(st.one_of(
-        st.lists(st.integers(0, LOTS_CAPACITY - 1), max_size=8, unique=True),
-        st.lists(st.integers(0, 7), max_size=8, unique=True),
-        st.lists(st.integers(0, 3), max_size=3, unique=True),
-    ))
-    lots = tuple(draw(lot_at(slot, t, policy)) for slot in sorted(slots))
-    opened = bool(lots) or draw(st.booleans())
-    frozen = opened and draw(st.integers(0, 4)) == 0
-    remaining = sum(lot.remaining for lot in lots)
-    charged = sum(lot.used for lot in lots) + draw(st.integers(0, 10**20))
-    expired = draw(st.one_of(st.integers(0, 10**20), st.integers(TOTAL_LIMIT - 2**90, TOTAL_LIMIT - 1)))
-    expired = max(0, min(expired, TOTAL_LIMIT - 1 - charged - remaining))
-    header = Header(
-        deposited=charged + expired + remaining,
-        charged=charged,
-        live_mask=sum(1 << lot.slot for lot in lots),
-        expired=expired,
-        available=draw(st.integers(0, TOTAL_LIMIT - 1)),  # whatever the last update recorded
-        status=draw(st.sampled_from(list(Status))) if opened else Status.NONE,
-        flags=(FLAG_OPENED if opened else 0) | (FLAG_FROZEN if frozen else 0),
-    )
-    return t, header, lots
-
-
 @st.composite
 def scenarios(draw):
-    """(policy, lowBalance, t, header, lots); lowBalance often right at the LOW boundary."""
-    policy = draw(policies)
-    t, header, lots = draw(accounts(policy))
-    available = account_available(lots, t, policy)
-    low = draw(st.one_of(
-        st.sampled_from([0, 1, 10**16]),
-        st.sampled_from([available, available + 1, max(available - 1, 0)]),
-        st.integers(0, TOTAL_LIMIT - 1),
-    ))
-    return policy, low, t, header, lots
+    """(policy, low, anchor, t, account); lowBalance often right at the LOW boundary."""
+    policy, anchor, t, account = draw(stored_accounts(GENESIS_TIME + 1, min(GENESIS_TIME + 10**7, TIME_LIMIT - 10**4)))
+    available = account.available(t, policy)
+    low = draw(st.one_of(st.sampled_from([0, 1, 10**16]),
+                         st.sampled_from([available, available + 1, max(available - 1, 0)]),
+                         st.integers(0, TOTAL_LIMIT - 1)))
+    return policy, low, anchor, t, account
 
 
-# -- helpers --------------------------------------------------------------------------------
-
-def prepared_state(policy, low, t, header, lots):
+def prepared_state(policy, low, anchor, t, account):
     """A state off the head at time t with the policy and the account written in."""
     h = harness()
     state = h.state_at(t)
     state.set_storage(VAULT, SLOT_LOW_BALANCE, low)
     state.set_storage(VAULT, SLOT_CONSUMPTION_MODE, int(policy.mode))
     state.set_storage(VAULT, SLOT_INITIAL_RELEASE_BPS, policy.initial_release_bps)
-    base = account_base_slot(OWNER)
-    state.set_storage(VAULT, head0_slot(base), pack_head0(header))
-    state.set_storage(VAULT, head1_slot(base), pack_head1(header))
-    for lot in lots:
-        state.set_storage(VAULT, lot_slot(base, lot.slot), pack_lot(lot))
-    state.set_balance(VAULT, sum(lot.remaining for lot in lots))
+    head, totals = account.words(anchor, policy)
+    h.write_account(state, OWNER, head, totals, account.charge, account.spent)
+    state.set_balance(VAULT, sum(lot.amount - lot.used for lot in account.stored))
     return h, state
 
 
-def expected_record(header, lots, t, policy, low):
-    return account_available(lots, t, policy), account_status(
-        header.opened, header.frozen, lots, t, policy, low
-    )
-
-
-# -- views ----------------------------------------------------------------------------------
-
-@settings(max_examples=40)
-@given(scenario=scenarios(), free_probe=st.integers(0, LOTS_CAPACITY - 1))
-def test_views_equal_the_python_lot_math(scenario, free_probe):
-    policy, low, t, header, lots = scenario
-    h, state = prepared_state(policy, low, t, header, lots)
-
-    available = account_available(lots, t, policy) if header.opened else 0
-    status = account_status(header.opened, header.frozen, lots, t, policy, low)
-    event(f"status {status.name}")
+def assert_views(h, state, account, policy, low, t):
+    """The contract's views, fee_plugin's reading of the same words, and the reference."""
+    available, status = account.available(t, policy), account.status_at(t, policy, low)
     assert h.view_in(state, "available", OWNER) == available
     assert h.view_in(state, "status", OWNER) == status
-    for lot in lots:
+    slots = tuple(lot.slot for lot in account.stored)
+    assert h.view_in(state, "liveLots", OWNER) == slots and h.view_in(state, "lotCount", OWNER) == len(slots)
+    for lot in account.stored:
         assert h.view_in(state, "lot", OWNER, lot.slot) == (
-            lot.amount, lot.used, lot.start, lot.expiry, lot_available(lot, t, policy)
-        )
-    if not header.live_mask >> free_probe & 1:
+            lot.amount, lot.used, lot.start, lot.expiry, lot_available(lot, t, policy))
+    assert h.view_in(state, "totals", OWNER) == (account.deposited, account.charged, account.expired)
+    assert h.view_in(state, "isFrozen", OWNER) is account.frozen
+    stored = h.stored(OWNER, state)
+    assert (stored.charge_lots, stored.spent_lots) == (tuple(account.charge), tuple(account.spent))
+    assert stored.available(t, policy) == available and stored.status(t, policy, low) == status
+    assert stored.charged_wei == account.charged
+    return stored
+
+
+@settings(max_examples=EXAMPLES)
+@given(scenario=scenarios(), free_probe=st.integers(0, LOTS_CAPACITY - 1))
+def test_views_agree(scenario, free_probe):
+    policy, low, anchor, t, account = scenario
+    h, state = prepared_state(policy, low, anchor, t, account)
+    event(f"status {account.status_at(t, policy, low)}, {len(account.charge)}+{len(account.spent)} lots")
+    stored = assert_views(h, state, account, policy, low, t)
+    if free_probe not in {lot.slot for lot in account.stored}:
         assert h.view_in(state, "lot", OWNER, free_probe) == (0, 0, 0, 0, 0)
-    assert h.view_in(state, "liveLots", OWNER) == header.live_slots()
-    assert h.view_in(state, "lotCount", OWNER) == len(lots)
-    assert h.view_in(state, "totals", OWNER) == (header.deposited, header.charged, header.expired)
-    assert h.view_in(state, "recorded", OWNER) == (header.available, header.status)
-    assert h.view_in(state, "isFrozen", OWNER) is header.frozen
+    line = stored.head.line
+    assert h.view_in(state, "recorded", OWNER) == (line.available, account.status, line.anchor)
 
 
-# -- sweep ----------------------------------------------------------------------------------
-
-@settings(max_examples=40)
+@settings(max_examples=EXAMPLES)
 @given(scenario=scenarios())
-def test_sweep_equals_the_python_sweep(scenario):
-    policy, low, t, header, lots = scenario
-    h, state = prepared_state(policy, low, t, header, lots)
+def test_sweep_agrees(scenario):
+    policy, low, anchor, t, account = scenario
+    h, state = prepared_state(policy, low, anchor, t, account)
     treasury_before = state.get_balance(TREASURY)
     out = h.execute(state, calldata("sweepExpired", OWNER), sender=OTHER)
     assert out.success, out.output
-
-    swept = tuple(lot for lot in lots if is_expired(lot, t))
-    live = tuple(lot for lot in lots if not is_expired(lot, t))
-    swept_wei = sum(lot.remaining for lot in swept)
-    assert int.from_bytes(out.output, "big") == swept_wei
-    assert state.get_balance(TREASURY) == treasury_before + swept_wei
-    assert state.get_balance(VAULT) == sum(lot.remaining for lot in live)
-
-    new_header, new_lots = h.stored(OWNER, state)
-    assert new_lots == live
+    events, swept, moved = account.settle(HEX_OWNER, t) if account.opened else ([], 0, False)
+    if moved:
+        events += account.record(HEX_OWNER, t, policy, low)
+    event(f"moved {moved}, swept {bool(swept)}")
+    assert [(e.name, e.args) for e in out.events] == events
+    assert int.from_bytes(out.output, "big") == swept
+    assert state.get_balance(TREASURY) == treasury_before + swept
+    assert state.get_balance(VAULT) == sum(lot.amount - lot.used for lot in account.stored)
     base = account_base_slot(OWNER)
-    assert all(state.get_storage(VAULT, lot_slot(base, lot.slot)) == 0 for lot in swept)
-    events = [(e.name, e.args) for e in out.events]
-    event(f"swept {len(swept)} of {len(lots)} lots")
-    if not swept:  # nothing to do: nothing written, nothing logged
-        assert new_header == header and events == []
-        return
-    available, status = expected_record(header, live, t, policy, low)
-    assert new_header == Header(
-        deposited=header.deposited, charged=header.charged,
-        live_mask=sum(1 << lot.slot for lot in live), expired=header.expired + swept_wei,
-        available=available, status=status, flags=header.flags,
-    )
-    assert new_header.deposited == new_header.charged + new_header.expired + sum(
-        lot.remaining for lot in live
-    )
-    expected_events = [
-        ("LotExpired", {"owner": hexaddr(OWNER), "lot": lot.slot, "remainder": lot.remaining})
-        for lot in swept
-    ]
-    if status != header.status:
-        expected_events.append(
-            ("StatusChanged", {"owner": hexaddr(OWNER), "old": header.status, "new": status})
-        )
-    assert events == expected_events
+    freed = set(range(LOTS_CAPACITY)) - {lot.slot for lot in account.stored}
+    assert all(state.get_storage(VAULT, lot_slot(base, slot)) == 0 for slot in freed)
+    stored = assert_views(h, state, account, policy, low, t)
+    if moved:
+        assert stored.head.line.anchor == t and stored.head.status == account.status
 
 
-# -- deposit --------------------------------------------------------------------------------
-
-@settings(max_examples=40)
+@settings(max_examples=EXAMPLES)
 @given(
     scenario=scenarios(),
     max_live=st.one_of(st.integers(1, 8), st.integers(1, LOTS_CAPACITY)),
     min_deposit=st.sampled_from([1, 10**3, 10**15]),
     validity=st.one_of(st.integers(1, 10**6), st.integers(1, 2**41)),
-    value=st.one_of(
-        st.integers(10**15, 10**19), st.integers(10**15, 10**19), st.integers(10**15, 10**19),
-        amounts, st.integers(0, 10**3), st.just(AMOUNT_LIMIT),
-    ),
+    value=st.one_of(st.integers(10**15, 10**19), st.integers(10**15, 10**19), amounts,
+                    st.integers(0, 10**3), st.just(AMOUNT_LIMIT)),
 )
-def test_deposit_equals_the_python_lot_placement(scenario, max_live, min_deposit, validity, value):
-    policy, low, t, header, lots = scenario
-    h, state = prepared_state(policy, low, t, header, lots)
+def test_deposit_agrees(scenario, max_live, min_deposit, validity, value):
+    policy, low, anchor, t, account = scenario
+    h, state = prepared_state(policy, low, anchor, t, account)
     state.set_storage(VAULT, SLOT_MAX_LIVE_LOTS, max_live)
     state.set_storage(VAULT, SLOT_MIN_DEPOSIT, min_deposit)
     state.set_storage(VAULT, SLOT_LOT_VALIDITY, validity)
     state.set_balance(OWNER, 2**100)
-    vault_before = state.get_balance(VAULT)
+    vault_before, treasury_before = state.get_balance(VAULT), state.get_balance(TREASURY)
     out = h.execute(state, calldata("deposit"), sender=OWNER, value=value)
 
-    free = [i for i in range(max_live) if not header.live_mask >> i & 1]
+    before = copy.deepcopy(account)
+    events, swept, _ = account.settle(HEX_OWNER, t)
+    free = [i for i in range(max_live) if i not in {lot.slot for lot in account.stored}]
     event("deposit " + ("ok" if out.success else str(out.reason)))
     if value < min_deposit:
         assert out.reason == "deposit below minDeposit"
     elif value >= AMOUNT_LIMIT:
-        assert out.reason == "lot amount must be < 2**88 wei"
+        assert out.reason == "lot amount must be < 2**84 wei"
     elif t + validity >= TIME_LIMIT:
         assert out.reason == "lot expiry must be < 2**40"
-    elif header.deposited + value >= TOTAL_LIMIT:
+    elif account.deposited + value >= TOTAL_LIMIT:
         assert out.reason == "lifetime deposits must stay < 2**96 wei"
-    elif not free:
-        assert out.reason == "too many live lots: sweep expired lots first"
+    elif len(account.stored) >= max_live or not free:
+        assert out.reason == "too many live lots (maxLiveLots)"
     else:
         assert out.success, out.output
-        new_lot = Lot(free[0], value, 0, t, t + validity)
-        all_lots = tuple(sorted(lots + (new_lot,), key=lambda lot: lot.slot))
-        opened_header = Header(**{**header.__dict__, "flags": header.flags | FLAG_OPENED})
-        available, status = expected_record(opened_header, all_lots, t, policy, low)
-        new_header, new_lots = h.stored(OWNER, state)
-        assert new_lots == all_lots
-        assert new_header == Header(
-            deposited=header.deposited + value, charged=header.charged,
-            live_mask=header.live_mask | 1 << free[0], expired=header.expired,
-            available=available, status=status, flags=header.flags | FLAG_OPENED,
-        )
-        assert state.get_balance(VAULT) == vault_before + value
-        expected_events = [] if header.opened else [("AccountOpened", {"owner": hexaddr(OWNER)})]
-        expected_events.append(("LotDeposited", {
-            "owner": hexaddr(OWNER), "lot": free[0], "amount": value, "start": t, "expiry": t + validity,
-        }))
-        if status != header.status:
-            expected_events.append(
-                ("StatusChanged", {"owner": hexaddr(OWNER), "old": header.status, "new": status})
-            )
-        assert [(e.name, e.args) for e in out.events] == expected_events
+        slot, added = account.add(HEX_OWNER, value, t, validity, max_live)
+        events += added + account.record(HEX_OWNER, t, policy, low)
+        assert [(e.name, e.args) for e in out.events] == events
+        assert state.get_balance(VAULT) == vault_before + value - swept
+        assert state.get_balance(TREASURY) == treasury_before + swept
+        stored = assert_views(h, state, account, policy, low, t)
+        assert stored.head.line.anchor == t and stored.head.status == account.status
         return
-    assert not out.success
+    assert not out.success  # the whole call reverted, the settlement too
     assert state.get_balance(VAULT) == vault_before
+    assert_views(h, state, before, policy, low, t)
+
+
+@settings(max_examples=EXAMPLES)
+@given(scenario=scenarios(), data=st.data())
+def test_the_hooks_charge_is_read_back_by_the_contract(scenario, data):
+    """fee_plugin's charge (what the executor stores) leaves words the contract's views
+    read exactly as the reference expects."""
+    policy, low, anchor, t, account = scenario
+    account.frozen = False  # a frozen account is never charged
+    available = account.available(t, policy)
+    if not account.opened or available == 0:
+        return
+    h, state = prepared_state(policy, low, anchor, t, account)
+    fee = data.draw(st.one_of(st.just(available), st.integers(1, available)))
+    record = load_account(state, VAULT, OWNER, t)
+    assert record.available_at(t, policy) == available
+    charge, after = plan_charge(record, fee, t, policy, low, reader(state, VAULT, OWNER))
+    write_account(state, VAULT, after)
+
+    # The reference: sweep the expired front, draw in charge order, move used-up front lots.
+    swept = [lot for lot in account.charge if t >= lot.expiry]
+    account.charge = account.charge[len(swept):]
+    account.expired += sum(lot.amount - lot.used for lot in swept)
+    left, drawn = fee, []
+    for i, lot in enumerate(account.charge):
+        take = min(lot_available(lot, t, policy), left)
+        if take:
+            account.charge[i] = type(lot)(lot.slot, lot.amount, lot.used + take, lot.start, lot.expiry)
+            drawn.append((lot.slot, take))
+            left -= take
+    assert left == 0
+    while account.charge and account.charge[0].used == account.charge[0].amount:
+        account.spent.insert(0, account.charge.pop(0))
+    assert charge.allocation == tuple(drawn)
+    assert charge.swept == tuple((lot.slot, lot.amount - lot.used) for lot in swept)
+    assert charge.available_after_wei == available - fee == account.available(t, policy)
+    event(f"drew {len(drawn)} lots, swept {len(swept)}")
+    state.set_balance(VAULT, sum(lot.amount - lot.used for lot in account.stored))
+    stored = assert_views(h, state, account, policy, low, t)
+    assert stored.head.line.anchor == t and stored.head.status == charge.status_after

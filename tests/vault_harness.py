@@ -10,7 +10,7 @@ exactly what was executed (no re-packing, so the state root matches the executio
 Views run on the head state under a copy of the head header with a chosen timestamp and base
 fee 0 (eth_call "latest" semantics, plus time travel), inside a snapshot that is reverted.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from eth.chains.base import MiningChain
@@ -37,18 +37,21 @@ from fee_plugin.layout import (
     SLOT_MIN_DEPOSIT,
     SLOT_OPERATOR,
     SLOT_TREASURY,
-    Header,
-    Lot,
+    NO_LOT,
+    Head,
+    LotWord,
+    Totals,
     account_base_slot,
     head0_slot,
     head1_slot,
+    link,
     lot_slot,
-    pack_head0,
-    pack_head1,
+    pack_head,
     pack_lot,
-    unpack_header,
-    unpack_lot,
+    pack_totals,
 )
+from fee_plugin.lots import Lot
+from fee_plugin.query import StoredAccount, read_stored_account
 
 GWEI = 10**9
 ETHER = 10**18
@@ -311,25 +314,24 @@ class VaultHarness:
     def balance(self, who: bytes) -> int:
         return self.state.get_balance(who)
 
-    def stored(self, owner: bytes, state=None) -> Tuple[Header, Tuple[Lot, ...]]:
-        """The account's header and live lots decoded with fee_plugin.layout."""
-        state = self.state if state is None else state
-        base = account_base_slot(owner)
-        header = unpack_header(
-            state.get_storage(VAULT, head0_slot(base)), state.get_storage(VAULT, head1_slot(base))
-        )
-        lots = tuple(
-            unpack_lot(i, state.get_storage(VAULT, lot_slot(base, i))) for i in header.live_slots()
-        )
-        return header, lots
+    def stored(self, owner: bytes, state=None) -> StoredAccount:
+        """The account's words decoded with fee_plugin (both chains read whole)."""
+        return read_stored_account(self.state if state is None else state, VAULT, owner)
 
     @staticmethod
-    def write_account(state, owner: bytes, header: Header, lots: Iterable[Lot]) -> None:
-        """Overwrite an account's words in `state` (all 64 lot slots; free ones zeroed)."""
+    def write_account(state, owner: bytes, head: Head, totals: Totals, charge_lots: Sequence[Lot],
+                      spent_lots: Sequence[Lot] = ()) -> None:
+        """Overwrite an account's words in `state`: the chains linked in the order given
+        (head's links are set from them), all 64 lot slots written (free ones zeroed)."""
         base = account_base_slot(owner)
-        state.set_storage(VAULT, head0_slot(base), pack_head0(header))
-        state.set_storage(VAULT, head1_slot(base), pack_head1(header))
-        words = {lot.slot: pack_lot(lot) for lot in lots}
+        words = {}
+        for chain in (charge_lots, spent_lots):
+            for lot, following in zip(chain, tuple(chain[1:]) + (None,)):
+                words[lot.slot] = pack_lot(LotWord(lot, NO_LOT if following is None else link(following.slot)))
+        first = link(charge_lots[0].slot) if charge_lots else NO_LOT
+        spent = link(spent_lots[0].slot) if spent_lots else NO_LOT
+        state.set_storage(VAULT, head0_slot(base), pack_head(replace(head, first=first, spent=spent)))
+        state.set_storage(VAULT, head1_slot(base), pack_totals(totals))
         for i in range(64):
             state.set_storage(VAULT, lot_slot(base, i), words.get(i, 0))
 
