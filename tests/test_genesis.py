@@ -134,7 +134,7 @@ def test_optional_fields_take_documented_defaults():
 def test_boundary_values_are_accepted():
     raw = example()
     fee = raw["config"]["feePlugin"]
-    fee.update(lotValiditySeconds=2**40 - 1, minDeposit=2**88 - 1, maxLiveLots=64, lowBalance=2**96 - 1,
+    fee.update(lotValiditySeconds=2**40 - 1, minDeposit=2**84 - 1, maxLiveLots=64, lowBalance=2**96 - 1,
                initialReleaseBps=10_000, consumption="upfront", noAccount="native",
                vault="0x" + "00" * 19 + "12")  # the first address after the precompiles
     raw.update(timestamp=0, gasLimit=21_000, baseFeePerGas=2**256 - 1, extraData="0x" + "ab" * 32)

@@ -115,7 +115,7 @@ CATALOGUE = [
     (f"{FEE}.initialReleaseBps", "12.5", f"{FEE}.initialReleaseBps", "not a decimal"),
     (f"{FEE}.minDeposit", DELETE, f"{FEE}.minDeposit", "missing"),
     (f"{FEE}.minDeposit", "0", f"{FEE}.minDeposit", "must be > 0, got 0"),
-    (f"{FEE}.minDeposit", str(2**88), f"{FEE}.minDeposit", "must be < 2**88"),
+    (f"{FEE}.minDeposit", str(2**84), f"{FEE}.minDeposit", "must be < 2**84"),
     (f"{FEE}.minDeposit", "1e15", f"{FEE}.minDeposit", "not a decimal"),
     (f"{FEE}.maxLiveLots", DELETE, f"{FEE}.maxLiveLots", "missing"),
     (f"{FEE}.maxLiveLots", 0, f"{FEE}.maxLiveLots", "must be > 0, got 0"),
