@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import bench_common as bc  # noqa: E402
 import bench_inevm  # noqa: E402
 import run_all  # noqa: E402
-from fee_plugin.vault import read_account  # noqa: E402
+from fee_plugin.vault import load_account  # noqa: E402
 
 
 def test_every_benchmark_runs_on_a_tiny_workload_and_renders():
@@ -70,34 +70,99 @@ def test_lot_words_in_genesis_equal_real_grants():
 
 
 def test_in_evm_charge_leaves_what_the_native_hook_leaves():
-    """Sweep of an expired lot, a charge spanning two lots, charge order by expiry, and a
-    status change (a lot used up exactly): same words, balances, receipts and logs."""
+    """Layout v3: sweeps of expired front lots (one with a remainder, one used up), a
+    charge spanning two lots, lots used up exactly and retired to the spent chain (one
+    drawn, one read on past the drawn lots because the chain's front retired), charge order
+    by expiry, a status change: same words, balances, receipts and logs, and each of these
+    is checked to have happened."""
+    from fee_plugin.layout import NO_LOT, account_base_slot, head1_slot, link, lot_slot, unpack_totals
+    from fee_plugin.lots import Status
+    from fee_plugin.vault import (FEE_CHARGED_TOPIC, LOT_CHARGED_TOPIC, LOT_EXPIRED_TOPIC,
+                                  STATUS_CHANGED_TOPIC)
+
     keys = bc.sender_keys(3)
     owners = [k.public_key.to_canonical_address() for k in keys]
-    genesis = bc.make_genesis(owners, max_live_lots=64)
+    genesis = bc.make_genesis(owners, max_live_lots=64)  # upfront lots, lowBalance 0
     fee = 21_000 * 2 * bc.GWEI  # a transfer at the benchmarks' gas price
     T0, ETHER = bc.T0, bc.ETHER
+    t = T0 + 20
     lots = {
+        # slot 0 expired (swept, remainder to the treasury); slot 1 pays tx 1, then is
+        # used up exactly by tx 2, which draws its rest from slot 2 (two lots).
         owners[0]: [(10**15, 0, T0 - 100, T0 + 5), (fee + fee // 2, 0, T0, T0 + 10**6),
                     (10 * ETHER, 0, T0, T0 + 10**7)],
-        owners[1]: [(fee, 0, T0, T0 + 10**6)],
+        # slot 0 covers the fee exactly: used up, retired; the front retired, so slot 1
+        # (already used up, still on the charge chain) is read and retired too; the
+        # account goes EXHAUSTED.
+        owners[1]: [(fee, 0, T0, T0 + 10**6), (10**15, 10**15, T0, T0 + 2 * 10**6)],
+        # charge order by expiry: slot 2 (earliest unexpired expiry) pays; slot 3 expired
+        # and used up: swept with remainder 0 (head1 unchanged).
         owners[2]: [(10 * ETHER, 0, T0, T0 + 10**7 + 1), (10 * ETHER, 5, T0 - 1, T0 + 10**7 + 1),
-                    (10 * ETHER, 0, T0, T0 + 10**7)],
+                    (10 * ETHER, 0, T0, T0 + 10**7), (10**15, 10**15, T0 - 100, T0 + 5)],
     }
     txs = bc.transfers(keys[:1], 2) + bc.transfers(keys[1:2], 1) + bc.transfers(keys[2:], 1)
     native, inevm, _ = bench_inevm.chains(genesis, lots, plain_too=False)
-    receipts = bench_inevm.check_equivalent(genesis, native, inevm, txs, T0 + 20, owners)
-    from fee_plugin.vault import (FEE_CHARGED_TOPIC, LOT_CHARGED_TOPIC, LOT_EXPIRED_TOPIC,
-                                  STATUS_CHANGED_TOPIC)
-    topics = [log.topics[0] for r in receipts for log in r.logs]
-    for topic in (LOT_EXPIRED_TOPIC, STATUS_CHANGED_TOPIC, FEE_CHARGED_TOPIC):
-        assert topic in topics
-    assert [log.topics[0] for log in receipts[1].logs].count(LOT_CHARGED_TOPIC) == 2
+    before = {o: load_account(native.get_vm().state, bc.VAULT, o) for o in owners}
+    bench_inevm.InEvmChargeMixin.charge_gas.clear()
+    receipts = bench_inevm.check_equivalent(genesis, native, inevm, txs, t, owners)
+    assert len(bench_inevm.InEvmChargeMixin.charge_gas) == len(txs)  # PaymasterVault charged
+
+    def events(receipt, topic):
+        return [tuple(int.from_bytes(log.data[i:i + 32], "big") for i in range(0, len(log.data), 32))
+                for log in receipt.logs if log.topics[0] == topic]
+
+    # Every transaction was paid from lots, with the fee the scenario assumes.
+    for receipt in receipts:
+        assert [e[0] for e in events(receipt, FEE_CHARGED_TOPIC)] == [fee]
+    # The native state after the block (equal to the in-EVM one: checked above).
+    state = bench_inevm.apply_block(native, txs, t)[0]  # the chain's head did not move
+    after = {o: load_account(state, bc.VAULT, o) for o in owners}
+    by_slot = {o: {w.lot.slot: w for w in after[o].lots} for o in owners}
+    base = {o: account_base_slot(o) for o in owners}
+
+    def word(owner, slot):
+        return state.get_storage(bc.VAULT, lot_slot(base[owner], slot))
+
+    # owners[0], tx 1: sweep of slot 0 (remainder 10**15), fee from slot 1.
+    assert events(receipts[0], LOT_EXPIRED_TOPIC) == [(0, 10**15)]
+    assert events(receipts[0], LOT_CHARGED_TOPIC) == [(1, fee)]
+    assert word(owners[0], 0) == 0
+    # tx 2: the charge spans two lots; slot 1 used up exactly, on the spent chain now.
+    assert events(receipts[1], LOT_CHARGED_TOPIC) == [(1, fee // 2), (2, fee - fee // 2)]
+    head = after[owners[0]].head
+    assert head.first == link(2) and head.spent == link(1)
+    assert [w.lot.slot for w in after[owners[0]].lots] == [2]
+    assert by_slot[owners[0]][2].lot.used == fee - fee // 2
+    assert (word(owners[0], 1) >> 88) & (2**84 - 1) == fee + fee // 2  # used == amount
+    assert word(owners[0], 1) & 0xFF == NO_LOT
+    assert head.line.available == before[owners[0]].head.line.available - 10**15 - 2 * fee
+    assert head.line.anchor == t
+    # owners[1]: slot 0 used up exactly, slot 1 read on and retired too; EXHAUSTED.
+    assert events(receipts[2], LOT_CHARGED_TOPIC) == [(0, fee)]
+    head = after[owners[1]].head
+    assert head.first == NO_LOT and head.spent == link(1) and after[owners[1]].lots == ()
+    assert word(owners[1], 1) & 0xFF == link(0) and word(owners[1], 0) & 0xFF == NO_LOT
+    assert (word(owners[1], 0) >> 88) & (2**84 - 1) == fee
+    assert head.line.available == 0 and head.status == Status.EXHAUSTED
+    assert events(receipts[2], STATUS_CHANGED_TOPIC) == [(Status.ACTIVE, Status.EXHAUSTED)]
+    assert before[owners[1]].head.status == Status.ACTIVE
+    assert [log.topics[0] for log in receipts[2].logs][-2:] == [FEE_CHARGED_TOPIC, STATUS_CHANGED_TOPIC]
+    # owners[2]: used-up expired slot 3 swept (remainder 0), then slot 2 pays (charge order).
+    assert events(receipts[3], LOT_EXPIRED_TOPIC) == [(3, 0)]
+    assert events(receipts[3], LOT_CHARGED_TOPIC) == [(2, fee)]
+    assert word(owners[2], 3) == 0 and after[owners[2]].head.first == link(2)
+    # A sweep adds its remainder to head1.expired, and only then is head1 written.
+    assert [unpack_totals(state.get_storage(bc.VAULT, head1_slot(base[o]))).expired
+            for o in owners] == [10**15, 0, 0]
+    # No status change where the account stayed ACTIVE.
+    for i in (0, 1, 3):
+        assert events(receipts[i], STATUS_CHANGED_TOPIC) == []
 
 
 @pytest.mark.parametrize("broken", ["tip to the treasury", "wrong gasUsed in the log"])
 def test_equivalence_check_catches_a_wrong_in_evm_charge(monkeypatch, broken):
     """Negative control: the comparison fails when the in-EVM charge differs slightly."""
+    from fee_plugin.lots import InvariantError
     keys = bc.sender_keys(2)
     owners = [k.public_key.to_canonical_address() for k in keys]
     genesis = bc.make_genesis(owners)
@@ -109,8 +174,10 @@ def test_equivalence_check_catches_a_wrong_in_evm_charge(monkeypatch, broken):
     else:
         wrong = lambda payer, fee, tip, gas: calldata(payer, fee, tip, gas + 1)  # noqa: E731
     monkeypatch.setattr(bench_inevm, "charge_calldata", wrong)
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError) as caught:
         bench_inevm.check_equivalent(genesis, native, inevm, bc.transfers(keys, 1), bc.T0 + 20, owners)
+    # The comparison failed, not a money invariant of the native side (also an AssertionError).
+    assert not isinstance(caught.value, InvariantError)
 
 
 def test_attribution_counterfactuals_undo_themselves_and_are_checked():

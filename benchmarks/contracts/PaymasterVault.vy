@@ -1,38 +1,52 @@
 # pragma version ~=0.4.3
 # pragma evm-version cancun
 """
-@title PaymasterVault
+@title PaymasterVault (storage layout v3)
 @notice The in-EVM alternative to the native fee hook, for benchmark 3 only: the executor
         calls `charge(payer, fee, tip, gasUsed)` as a system message after each transaction,
         the way an ERC-4337 paymaster's postOp settles a user operation.
-@dev Same storage layout as contracts/FeeVault.vy (contracts/LAYOUT.md), same lot math and
-     charge order as fee_plugin/lots.py and fee_plugin/vault.py, same events in the same
-     order (LotExpired*, LotCharged*, FeeCharged, StatusChanged?), same ETH moves (tip to
-     the coinbase, base fee and swept remainders to the treasury). The benchmark checks that
-     it leaves exactly the vault words, balances and logs the native hook leaves.
+@dev Same storage layout as contracts/FeeVault.vy (contracts/LAYOUT.md v3), same lot math
+     and charge walk as fee_plugin/lots.py and fee_plugin/vault.py `plan_charge`: sweep the
+     charge chain's expired front, draw the fee from the front on, move used-up front lots
+     to the spent chain, re-anchor the release line in head0 at block.timestamp. Same events
+     in the same order (LotExpired*, LotCharged*, FeeCharged, StatusChanged?), same ETH moves
+     (tip to the coinbase, the rest of the fee and the swept remainders to the treasury).
+     Like the native charge it reads head0 and the lots it walks, head1 only when it sweeps,
+     and never touches the spent chain's expired lots (only FeeVault's functions drop those).
+     The benchmark checks that it leaves exactly the vault words, balances and logs the
+     native hook leaves.
 """
 
 SYSTEM: constant(address) = 0xffffFFFfFFffffffffffffffFfFFFfffFFFfFFfE
 LOTS_CAPACITY: constant(uint256) = 64
 BPS: constant(uint256) = 10000
-MASK_88: constant(uint256) = 2**88 - 1
-MASK_40: constant(uint256) = 2**40 - 1
+MASK_84: constant(uint256) = 2**84 - 1
+MASK_90: constant(uint256) = 2**90 - 1
 MASK_96: constant(uint256) = 2**96 - 1
-MASK_64: constant(uint256) = 2**64 - 1
+MASK_40: constant(uint256) = 2**40 - 1
+MASK_8: constant(uint256) = 255
+CLEAR_NEXT: constant(uint256) = max_value(uint256) - 255
 FLAG_OPENED: constant(uint256) = 1
 FLAG_FROZEN: constant(uint256) = 2
 
-STATUS_NONE: constant(uint8) = 0
 STATUS_ACTIVE: constant(uint8) = 1
 STATUS_LOW: constant(uint8) = 2
 STATUS_EXHAUSTED: constant(uint8) = 3
-STATUS_EXPIRED: constant(uint8) = 4
-STATUS_FROZEN: constant(uint8) = 5
 
 struct Account:
-    head0: uint256  # charged(96) | available(96) | liveMask(64)
-    head1: uint256  # deposited(96) | expired(96) | status(8) | flags(8) | 0(48)
-    lots: uint256[64]  # amount(88) | used(88) | start(40) | expiry(40); 0 = free
+    head0: uint256  # available(90) | rate(90) | anchor(40) | first(8) | spent(8) | status(8) | flags(8) | 0(4)
+    head1: uint256  # deposited(96) | expired(96) | lastExpiry(40) | 0(24)
+    lots: uint256[64]  # amount(84) | used(84) | start(40) | expiry(40) | next(8); 0 = free
+
+# A head0 decoded (as in FeeVault.vy).
+struct Head:
+    available: uint256
+    rate: uint256
+    anchor: uint256
+    first: uint256
+    spent: uint256
+    status: uint8
+    flags: uint256
 
 event LotExpired:
     owner: indexed(address)
@@ -68,116 +82,192 @@ consumptionMode: public(uint256)
 initialReleaseBps: public(uint256)
 
 
+# -- packed words (copied from contracts/FeeVault.vy) ------------------------------------
+
+@internal
+@pure
+def _amount(word: uint256) -> uint256:
+    return (word >> 172) & MASK_84
+
+
+@internal
+@pure
+def _used(word: uint256) -> uint256:
+    return (word >> 88) & MASK_84
+
+
+@internal
+@pure
+def _start(word: uint256) -> uint256:
+    return (word >> 48) & MASK_40
+
+
+@internal
+@pure
+def _expiry(word: uint256) -> uint256:
+    return (word >> 8) & MASK_40
+
+
+@internal
+@pure
+def _next(word: uint256) -> uint256:
+    return word & MASK_8
+
+
+@internal
+@pure
+def _unpack_head(word: uint256) -> Head:
+    return Head(
+        available=(word >> 166) & MASK_90,
+        rate=(word >> 76) & MASK_90,
+        anchor=(word >> 36) & MASK_40,
+        first=(word >> 28) & MASK_8,
+        spent=(word >> 20) & MASK_8,
+        status=convert((word >> 12) & MASK_8, uint8),
+        flags=(word >> 4) & MASK_8,
+    )
+
+
+@internal
+@pure
+def _pack_head(h: Head) -> uint256:
+    return ((h.available << 166) | (h.rate << 76) | (h.anchor << 36) | (h.first << 28)
+            | (h.spent << 20) | (convert(h.status, uint256) << 12) | (h.flags << 4))
+
+
+# -- lot math (copied from contracts/FeeVault.vy, identical to fee_plugin/lots.py) -------
+
+@internal
+@pure
+def _terms(word: uint256, mode: uint256, bps: uint256) -> (uint256, uint256):
+    """(released at start, rate per second); upfront (mode 1) releases all at once."""
+    amount: uint256 = self._amount(word)
+    if mode != 0:
+        return amount, 0
+    span: uint256 = self._expiry(word) - self._start(word)
+    rate: uint256 = (amount - amount * bps // BPS) // span
+    return amount - rate * span, rate
+
+
 @internal
 @pure
 def _lot_available(word: uint256, t: uint256, mode: uint256, bps: uint256) -> uint256:
-    amount: uint256 = (word >> 168) & MASK_88
-    used: uint256 = (word >> 80) & MASK_88
-    start: uint256 = (word >> 40) & MASK_40
-    expiry: uint256 = word & MASK_40
-    if t >= expiry:
+    """What lot `word` may still pay at time t: 0 once expired (t >= expiry), else
+    I + r*(t - s) - used (t clamped to the start)."""
+    if t >= self._expiry(word):
         return 0
-    released: uint256 = amount
-    if mode == 0:
-        initial: uint256 = amount * bps // BPS
-        elapsed: uint256 = 0
-        if t > start:
-            elapsed = t - start
-        released = initial + (amount - initial) * elapsed // (expiry - start)
+    initial: uint256 = 0
+    rate: uint256 = 0
+    initial, rate = self._terms(word, mode, bps)
+    start: uint256 = self._start(word)
+    released: uint256 = initial
+    if t > start:
+        released += rate * (t - start)
+    used: uint256 = self._used(word)
     if released <= used:
         return 0
     return released - used
 
 
+# -- the charge --------------------------------------------------------------------------
+
 @external
 def charge(payer: address, fee: uint256, tip: uint256, gasUsed: uint256):
-    """Sweep the payer's expired lots, take `fee` from its live lots (earliest expiry
-    first, then oldest start, then lowest slot), record totals, available and status,
-    and pay the tip to the coinbase and the rest to the treasury out of this vault."""
+    """Sweep the payer's expired front lots, take `fee` from the charge chain's front on,
+    move used-up front lots to the spent chain, re-anchor the release line at this block's
+    time and record the status; pay the tip to the coinbase and the rest (plus the swept
+    remainders) to the treasury out of this vault."""
     assert msg.sender == SYSTEM, "only the executor"
     t: uint256 = block.timestamp
-    head0: uint256 = self.accounts[payer].head0
-    head1: uint256 = self.accounts[payer].head1
-    mask: uint256 = head0 & MASK_64
     mode: uint256 = self.consumptionMode
     bps: uint256 = self.initialReleaseBps
+    stored_head0: uint256 = self.accounts[payer].head0
+    h: Head = self._unpack_head(stored_head0)
+    assert h.flags & FLAG_OPENED != 0 and h.flags & FLAG_FROZEN == 0, "only an open, unfrozen account is charged"
+    assert t >= h.anchor, "block time before the line's anchor"
+    line: uint256 = h.available + h.rate * (t - h.anchor)
 
-    # Read every live lot word once; sweep the expired ones.
-    words: uint256[64] = empty(uint256[64])
-    live: uint256 = 0
+    # Sweep the charge chain's expired front: each lot's term I + r*(t - s) - used leaves
+    # the line, its rate the rate sum, its remainder goes to head1.expired.
     swept: uint256 = 0
+    cur: uint256 = h.first
+    word: uint256 = 0
     for i: uint256 in range(LOTS_CAPACITY):
-        if mask >> i == 0:
+        if cur == 0:
             break
-        if (mask >> i) & 1 == 1:
-            word: uint256 = self.accounts[payer].lots[i]
-            if t >= word & MASK_40:
-                remainder: uint256 = ((word >> 168) & MASK_88) - ((word >> 80) & MASK_88)
-                swept += remainder
-                self.accounts[payer].lots[i] = 0
-                log LotExpired(owner=payer, lot=i, remainder=remainder)
-            else:
-                words[i] = word
-                live |= 1 << i
+        word = self.accounts[payer].lots[cur - 1]
+        if t < self._expiry(word):
+            break
+        remainder: uint256 = self._amount(word) - self._used(word)
+        initial: uint256 = 0
+        rate: uint256 = 0
+        initial, rate = self._terms(word, mode, bps)
+        line -= initial + rate * (t - self._start(word)) - self._used(word)
+        h.rate -= rate
+        swept += remainder
+        self.accounts[payer].lots[cur - 1] = 0
+        log LotExpired(owner=payer, lot=cur - 1, remainder=remainder)
+        cur = self._next(word)
+    h.first = cur
 
-    # Allocate the fee in charge order (selection over the live lots).
+    # Draw the fee from the front on (each lot at most its available, reading further lots
+    # only while the fee is not covered) and, in the same walk, move used-up lots at the
+    # front to the spent chain (reading on past the drawn lots while the front retires).
+    # `word` already holds the first unexpired lot when cur != 0.
     remaining: uint256 = fee
-    todo: uint256 = live
-    for _k: uint256 in range(LOTS_CAPACITY):
-        if remaining == 0 or todo == 0:
+    at_front: bool = True  # every lot walked before `cur` was retired
+    for i: uint256 in range(LOTS_CAPACITY):
+        if cur == 0 or (remaining == 0 and not at_front):
             break
-        best: uint256 = 0
-        best_key: uint256 = max_value(uint256)
-        for i: uint256 in range(LOTS_CAPACITY):
-            if todo >> i == 0:
-                break
-            if (todo >> i) & 1 == 1:
-                key: uint256 = ((words[i] & MASK_40) << 80) | (((words[i] >> 40) & MASK_40) << 40) | i
-                if key < best_key:
-                    best_key = key
-                    best = i
-        todo = todo & ~(1 << best)
-        take: uint256 = min(self._lot_available(words[best], t, mode, bps), remaining)
-        if take > 0:
-            words[best] = words[best] + (take << 80)
-            self.accounts[payer].lots[best] = words[best]
-            remaining -= take
-            log LotCharged(payer=payer, lot=best, amount=take)
+        slot: uint256 = cur - 1
+        if i > 0:
+            word = self.accounts[payer].lots[slot]
+        following: uint256 = self._next(word)
+        changed: bool = False
+        if remaining > 0:
+            take: uint256 = min(self._lot_available(word, t, mode, bps), remaining)
+            if take > 0:
+                word += take << 88
+                remaining -= take
+                changed = True
+                log LotCharged(payer=payer, lot=slot, amount=take)
+        if at_front and self._used(word) == self._amount(word):
+            # Used up before its expiry: its share of the line and its rate are 0.
+            word = (word & CLEAR_NEXT) | h.spent
+            h.spent = cur
+            h.first = following
+            changed = True
+        else:
+            at_front = False
+        if changed:
+            self.accounts[payer].lots[slot] = word
+        cur = following
     assert remaining == 0, "insufficient prepaid fee"
 
-    # Record totals, available balance and status.
-    available: uint256 = 0
-    for i: uint256 in range(LOTS_CAPACITY):
-        if live >> i == 0:
-            break
-        if (live >> i) & 1 == 1:
-            available += self._lot_available(words[i], t, mode, bps)
-    flags: uint256 = (head1 >> 48) & 255
+    # head0: the line re-anchored now less the fee, the status as of now.
+    line -= fee
     status: uint8 = STATUS_ACTIVE
-    if flags & FLAG_OPENED == 0:
-        status = STATUS_NONE
-    elif flags & FLAG_FROZEN != 0:
-        status = STATUS_FROZEN
-    elif live == 0:
-        status = STATUS_EXPIRED
-    elif available == 0:
+    if line == 0:
         status = STATUS_EXHAUSTED
-    elif available < self.lowBalance:
+    elif line < self.lowBalance:
         status = STATUS_LOW
-    charged: uint256 = ((head0 >> 160) & MASK_96) + fee
-    new_head0: uint256 = (charged << 160) | (available << 64) | live
-    if new_head0 != head0:
+    old: uint8 = h.status
+    h.available = line
+    h.anchor = t
+    h.status = status
+    new_head0: uint256 = self._pack_head(h)
+    if new_head0 != stored_head0:
         self.accounts[payer].head0 = new_head0
-    expired: uint256 = ((head1 >> 64) & MASK_96) + swept
-    new_head1: uint256 = (head1 & ~(2**160 - 1)) | (expired << 64) | (convert(status, uint256) << 56) | (flags << 48)
-    if new_head1 != head1:
-        self.accounts[payer].head1 = new_head1
-    log FeeCharged(payer=payer, fee=fee, gasUsed=gasUsed, availableAfter=available, status=status)
-    old: uint8 = convert((head1 >> 56) & 255, uint8)
+    if swept > 0:
+        head1: uint256 = self.accounts[payer].head1
+        expired: uint256 = ((head1 >> 64) & MASK_96) + swept
+        self.accounts[payer].head1 = (head1 & ~(MASK_96 << 64)) | (expired << 64)
+    log FeeCharged(payer=payer, fee=fee, gasUsed=gasUsed, availableAfter=line, status=status)
     if old != status:
         log StatusChanged(owner=payer, old=old, new=status)
 
     # Move the ETH out of the vault: tip to the block's coinbase, the rest to the treasury.
+    assert tip <= fee, "tip above the fee"
     if tip > 0:
         send(block.coinbase, tip)
     if fee - tip + swept > 0:
