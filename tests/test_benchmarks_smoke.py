@@ -18,6 +18,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import bench_common as bc  # noqa: E402
 import bench_inevm  # noqa: E402
 import run_all  # noqa: E402
+from fee_plugin.query import read_stored_account  # noqa: E402
 from fee_plugin.vault import load_account  # noqa: E402
 
 
@@ -65,7 +66,7 @@ def test_lot_words_in_genesis_equal_real_grants():
     a = granted.get_vm().state
     b = prefunded.get_vm().state
     for owner in owners:
-        assert read_account(a, bc.VAULT, owner) == read_account(b, bc.VAULT, owner)
+        assert read_stored_account(a, bc.VAULT, owner) == read_stored_account(b, bc.VAULT, owner)
     assert a.get_balance(bc.VAULT) == b.get_balance(bc.VAULT)
 
 
@@ -187,12 +188,12 @@ def test_attribution_counterfactuals_undo_themselves_and_are_checked():
     import fee_plugin.executor as executor_module
     import fee_plugin.writeback as writeback_module
 
-    real = (executor_module.read_account, writeback_module.write_account,
+    real = (executor_module.load_account, writeback_module.write_account,
             storage_module.StorageLookup._get_read_trie)
     with ba.reads_free({}), ba.writes_skipped(), ba.vault_nodes_cached({}):
-        assert executor_module.read_account is not real[0]
+        assert executor_module.load_account is not real[0]
         assert writeback_module.write_account is not real[1]
-    assert (executor_module.read_account, writeback_module.write_account,
+    assert (executor_module.load_account, writeback_module.write_account,
             storage_module.StorageLookup._get_read_trie) == real
     # The check catches a counterfactual that changed the block (negative controls).
     good = {"write_back": {0: ("receipts", b"root")}, "reads_free": {0: ("receipts", b"root")},

@@ -111,7 +111,7 @@ def _book(chain, key):
 
 def test_deposit_beyond_max_live_lots_reverts(chain):
     mine(chain, [sign(chain, ALICE, VAULT, value=ETHER, data=calldata("deposit"), gas=300_000)], T0 + 2)
-    assert _revert_reason(chain, ALICE, calldata("deposit"), ETHER) == "too many live lots: sweep expired lots first"
+    assert _revert_reason(chain, ALICE, calldata("deposit"), ETHER) == "too many live lots (maxLiveLots)"
 
 
 def test_nobody_can_pay_with_another_users_lots(chain):

@@ -65,7 +65,7 @@ TREASURY = to_canonical_address("0x00000000000000000000000000000000000007e5")
 COINBASE = to_canonical_address("0x00000000000000000000000000000000c0ffee00")
 OPERATOR_KEY = keys.PrivateKey(b"\x0a" * 32)
 USER_KEYS = tuple(keys.PrivateKey(bytes([0x10 + i]) * 32) for i in range(4))
-RICH_KEY = keys.PrivateKey(b"\x99" * 32)  # enough wei to test the 2**88 / 2**96 limits
+RICH_KEY = keys.PrivateKey(b"\x99" * 32)  # enough wei to test the 2**84 / 2**96 limits
 ERROR_SELECTOR = keccak(b"Error(string)")[:4]
 
 _Chain = MiningChain.configure(
