@@ -224,6 +224,9 @@ def plan_charge(
         "a used-up lot has nothing left on the line")
 
     line = line_without(head.line, [w.lot for w in swept], t, policy).moved(t, -fee_wei)
+    if account.next_link == NO_LOT:  # the whole chain was read: the line must equal it
+        require(line.available == sum(lot_available(w.lot, t, policy) for w in lots),
+                f"{account.owner.hex()}: release line disagrees with the lots at {t}")
     first = link(lots[0].lot.slot) if lots else account.next_link
     status_after = balance_status(line.available, low_balance_wei)
     new_head = replace(head, line=line, first=first, spent=spent_link, status=int(status_after))
