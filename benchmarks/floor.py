@@ -19,8 +19,10 @@ FIRST_SHIFT = 28  # head0's `first` link (contracts/LAYOUT.md); 0: no lot
 USED_UNIT = 1 << 88  # one wei more `used` in a lot word
 
 
-def floor_vm_class(vault: bytes):
-    """A Prague VM class that does the floor's vault storage work for `vault`."""
+def floor_vm_class(vault: bytes, lot_word: bool = True):
+    """A Prague VM class that does the floor's vault storage work for `vault`; without
+    `lot_word`, only head0 is read and written (what one stored word per payer per block,
+    a layout that keeps no per-lot `used` in storage, would cost)."""
 
     class FloorExecutor(PragueVM.get_state_class().transaction_executor_class):
         def validate_transaction(self, transaction):
@@ -38,7 +40,7 @@ def floor_vm_class(vault: bytes):
             base = account_base_slot(payer)
             head = self.get_storage(vault, head0_slot(base))
             first = head >> FIRST_SHIFT & 0xFF
-            lot_key = lot_slot(base, first - 1) if first else None
+            lot_key = lot_slot(base, first - 1) if first and lot_word else None
             lot = self.get_storage(vault, lot_key) if lot_key is not None else 0
             words[payer] = (head0_slot(base), head, lot_key, lot)
 
@@ -58,4 +60,5 @@ def floor_vm_class(vault: bytes):
             self._floor_write()
             return super().persist()
 
-    return PragueVM.configure(__name__="FloorPragueVM", _state_class=FloorState)
+    return PragueVM.configure(__name__="FloorPragueVM" if lot_word else "OneWordFloorPragueVM",
+                              _state_class=FloorState)
