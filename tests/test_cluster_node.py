@@ -157,5 +157,7 @@ def test_a_commit_that_does_not_land_writes_nothing_ends_the_term_and_campaigns_
     assert node.chain.get_canonical_head() == genesis  # the refused block left nothing
     assert node._term_stop.is_set() and not node._campaigning
     assert node.pool.get(tx.hash) is not None  # still pending, for the next producer
+    assert node.commits_failed == {"head moved": 1}  # fee_clusterStatus's commitsFailed
+    assert node.last_failed_commit["number"] == 1 and node.last_failed_commit["reason"] == "head moved"
     node._campaign_when_caught_up()  # holds etcd's head (the genesis here): campaigns again
     assert node.member.election.campaigns == 1

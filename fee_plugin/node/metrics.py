@@ -122,6 +122,12 @@ class _NowCollector:
                                         value=status["etcdRoundTripMs"] / 1e3)
             yield GaugeMetricFamily("fee_node_cluster_halted", "1 if this node halted on a block it "
                                     "could not reproduce", value=1 if status.get("halted") else 0)
+            failed = CounterMetricFamily("fee_node_cluster_commits_failed", "Blocks built here whose etcd "
+                                         "commit failed, by reason (lease, fenced, head moved, unknown, "
+                                         "too large)", labels=["reason"])
+            for reason, count in sorted((status.get("commitsFailed") or {}).items()):
+                failed.add_metric([reason], count)
+            yield failed
 
 
 def metrics_route(metrics: NodeMetrics):

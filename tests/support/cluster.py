@@ -5,6 +5,7 @@ Every wait is bounded and names what it waited for; nodes are stopped by pid at 
 """
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from pathlib import Path
@@ -110,6 +111,22 @@ class Cluster:
 
         return wait_until(converged, timeout_seconds, "every node at etcd's head", 0.1)
 
+    def producer_revision(self) -> int | None:
+        """The etcd revision at which the current producer was elected (None: no producer)."""
+        kv = EtcdClient(self.devnet.etcd.client_urls).get(self.keys.election)
+        return kv.create_revision if kv is not None else None
+
+    def first_block_after(self, revision: int) -> int | None:
+        """The first block etcd committed after `revision` (None: none yet)."""
+        blocks = self.block_log()
+        head = blocks.head().number
+        for start in range(max(1, blocks.oldest() or 1), head + 1, blocks.range_blocks_max):
+            last = min(head, start + blocks.range_blocks_max - 1)
+            for logged in blocks.get_range(start, last):
+                if logged.revision > revision:
+                    return logged.number
+        return None
+
     def mined_hashes(self, index: int) -> list[str]:
         head = int(self.rpc(index, "eth_blockNumber"), 16)
         hashes = []
@@ -121,17 +138,21 @@ class Cluster:
 class Load:
     """Client threads, each one sender sending signed transfers to a node at a steady rate.
 
-    A client whose node does not answer sends the same transaction to the next node (a hash
-    is the same wherever it goes). Every hash a node returned (or reported "already known")
-    is in `accepted`.
+    Client n starts at node n % count. A client whose node does not answer sends the same
+    transaction to the next node (a hash is the same wherever it goes), skipping nodes marked
+    down; a client whose node was marked down (`node_down`) stops at its first failed send
+    instead, so what it sent there waits in that node's pool journal. Every hash a node
+    returned (or reported "already known") is recorded with that node and the time.
     """
 
     def __init__(self, cluster: Cluster, accounts: list, rate_per_client: float = 8.0) -> None:
         self.cluster = cluster
         self.accounts = accounts
         self.period_seconds = 1.0 / rate_per_client
-        self.accepted: list[str] = []
+        self.records: list[tuple[str, int, float]] = []  # (hash, node, monotonic time)
         self.errors: list[str] = []
+        self.stopped_clients: list[int] = []
+        self._down: set[int] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._client, args=(n, a), daemon=True)
@@ -147,22 +168,47 @@ class Load:
         for thread in self._threads:
             thread.join(30)
 
+    def node_down(self, index: int) -> None:
+        """Node `index` is about to go down: send nothing more to it (see the class doc)."""
+        with self._lock:
+            self._down.add(index)
+
+    @property
+    def accepted(self) -> list[str]:
+        with self._lock:
+            return [tx_hash for tx_hash, _, _ in self.records]
+
     def count(self) -> int:
         with self._lock:
-            return len(self.accepted)
+            return len(self.records)
+
+    def returned_by(self, nodes, after: float = float("-inf"),
+                    before: float = float("inf")) -> set[str]:
+        """Hashes that one of `nodes` returned between the two monotonic times."""
+        nodes = set(nodes)
+        with self._lock:
+            return {h for h, node, at in self.records if node in nodes and after <= at < before}
+
+    def home(self, number: int) -> int:
+        return number % self.cluster.count
 
     def _client(self, number: int, account) -> None:
-        node = number % self.cluster.count
+        node = self.home(number)
         nonce = 0
         while not self._stop.is_set():
             raw = signed_transfer(account, nonce)
             tx_hash = self._send(node, raw)
             if tx_hash is None:
-                node = (node + 1) % self.cluster.count
+                with self._lock:
+                    if node in self._down:
+                        self.stopped_clients.append(number)
+                        return
+                    live = [i for i in range(self.cluster.count) if i not in self._down]
+                node = live[(live.index(node) + 1) % len(live)] if node in live else live[0]
                 self._stop.wait(0.05)
                 continue
             with self._lock:
-                self.accepted.append(tx_hash)
+                self.records.append((tx_hash, node, time.monotonic()))
             nonce += 1
             self._stop.wait(self.period_seconds)
 
@@ -178,6 +224,50 @@ class Load:
             return None
         finally:
             peer.close()
+
+
+class MinedScan:
+    """Which transactions each node's chain holds, block by block, each block read once (a
+    node's chain only grows; a cached block whose hash the node no longer has is read again)."""
+
+    BATCH_BLOCKS = 100
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self._blocks: dict[int, dict[int, tuple[str, list[str]]]] = {}
+
+    def blocks(self, index: int) -> dict[int, tuple[str, list[str]]]:
+        """Block number -> (block hash, transaction hashes) of node `index`'s chain."""
+        known = self._blocks.setdefault(index, {})
+        peer = PeerRpc(self.cluster.devnet.urls[index], 10.0)
+        try:
+            if known:
+                last = max(known)
+                block = peer.call("eth_getBlockByNumber", hex(last), False)
+                if block is None or block["hash"] != known[last][0]:
+                    known.clear()
+            head = int(peer.call("eth_blockNumber"), 16)
+            first = max(known, default=0) + 1
+            for start in range(first, head + 1, self.BATCH_BLOCKS):
+                numbers = range(start, min(head, start + self.BATCH_BLOCKS - 1) + 1)
+                replies = peer.batch("eth_getBlockByNumber", [[hex(n), False] for n in numbers])
+                for number, reply in zip(numbers, replies):
+                    block = reply["result"]
+                    known[number] = (block["hash"], block["transactions"])
+        finally:
+            peer.close()
+        return known
+
+    def counts(self, index: int) -> collections.Counter:
+        """How many times each transaction hash is in node `index`'s chain."""
+        return collections.Counter(h for _, txs in self.blocks(index).values() for h in txs)
+
+    def mined(self, index: int) -> set[str]:
+        return set(self.counts(index))
+
+    def mined_from(self, index: int, first_block: int) -> set[str]:
+        """Transactions of node `index`'s chain in blocks first_block and later."""
+        return {h for n, (_, txs) in self.blocks(index).items() if n >= first_block for h in txs}
 
 
 def _tx_hash(raw: str) -> str:

@@ -57,6 +57,11 @@ class ClusterNode(Node):
         self.pressure: Backpressure | None = None
         self.halted: str | None = None
         self.terms = 0  # producer terms served since start
+        # blocks built here whose commit failed, by reason: "lease" (refused here: the lease
+        # not surely alive), "fenced" / "head moved" (refused by etcd's compares), "unknown"
+        # (etcd unreachable past the lease: etcd's block log tells later), "too large"
+        self.commits_failed: dict[str, int] = {}
+        self.last_failed_commit: dict | None = None
         self._campaigning = False
         self._stop = threading.Event()
         self._term_stop = threading.Event()
@@ -226,21 +231,32 @@ class ClusterNode(Node):
             result = self.member.commit(block.number, block.header.parent_hash, block.hash,
                                         built.encoded)
         except NotProducer:
-            log.warning("block %d not committed: the producer's lease is not surely ours",
-                        block.number)
+            self._failed(built, "lease", "the producer's lease is not surely ours")
             self._end_term(stepped_down=False)
             return False
         except EtcdUnavailable as err:  # ClusterMember.commit resigned; etcd tells later
-            log.warning("block %d: outcome unknown, re-applying from etcd: %s", block.number, err)
+            self._failed(built, "unknown", f"outcome unknown, re-applying from etcd: {err}")
             self._end_term(stepped_down=True)
             return False
         except BlockTooLarge as err:
             log.error("%s", err)
+            self._failed(built, "too large", str(err))
             self._resign()
             return False
         if not result.committed:  # ClusterMember.commit resigned
+            self._failed(built, result.status.value,
+                          f"etcd refused the append: {result.status.value}, etcd's head is "
+                          f"{result.head.number} (0x{result.head.hash.hex()})")
             self._end_term(stepped_down=True)
         return result.committed
+
+    def _failed(self, built: BuiltBlock, reason: str, why: str) -> None:
+        """Count a block whose commit failed (nothing of it is written here) and say why."""
+        block = built.block
+        self.commits_failed[reason] = self.commits_failed.get(reason, 0) + 1
+        self.last_failed_commit = {"number": block.number, "hash": "0x" + block.hash.hex(),
+                                    "reason": reason}
+        log.warning("block %d (0x%s) not committed: %s", block.number, block.hash.hex(), why)
 
     def _producer_changed(self, leader: Leader | None) -> None:
         if leader is None or leader.node_id != self.cluster.node_id:
@@ -298,6 +314,8 @@ class ClusterNode(Node):
             "follower": follower.state if follower else None,
             "history": follower.history.progress if follower else None,
             "terms": self.terms,
+            "commitsFailed": dict(self.commits_failed),
+            "lastFailedCommit": self.last_failed_commit,
             "forwarded": forwarder.forwarded if forwarder else 0,
             "forwardError": forwarder.last_error if forwarder else None,
             "admissionWaits": self.pressure.waits if self.pressure else 0,

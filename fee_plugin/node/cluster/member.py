@@ -13,6 +13,7 @@ import ssl
 import time
 from collections.abc import Callable
 
+from . import failpoints
 from .blocklog import DEFAULT_MAX_REQUEST_BYTES, AppendResult, BlockLog, Head
 from .client import EtcdClient, EtcdError, EtcdUnavailable
 from .election import Election, Fence, Leader
@@ -74,6 +75,7 @@ class ClusterMember:
         if fence is None:
             raise NotProducer(f"node {self.node_id} is not the producer "
                               f"(producer: {self.election.leader_id})")
+        failpoints.hit("before-append")  # tests only (FEE_FAILPOINTS): etcd's fence must refuse
         while True:
             try:
                 result = self.blocks.append(number, parent_hash, block_hash, block_bytes, fence)
