@@ -51,7 +51,25 @@ def observe(node, api):
     node.listeners.append(metrics.on_block)
     api.observer = metrics.on_request
     api.status_index = index
+    metrics.subscribers = api.subscriptions.count
     return metrics
+
+
+def http_servers(api, metrics, host: str, port: int, *, access, ws_port: Optional[int] = None,
+                 metrics_port: Optional[int] = None, console: bool = True) -> list:
+    """The node's HTTP servers (not started): JSON-RPC, WebSocket, /metrics and, unless
+    `console` is off, the console on `port`, all behind the RPC's access rules; with
+    `metrics_port`, a second server with /metrics only (no RPC, no console)."""
+    from .console import console_routes
+    from .metrics import metrics_route
+    from .rpc import HttpServer
+
+    routes = [metrics_route(metrics)]
+    servers = [HttpServer(api, host, port, routes + console_routes(api) if console else routes,
+                          access=access, ws_port=ws_port)]
+    if metrics_port is not None:
+        servers.append(HttpServer(api, host, metrics_port, routes, serve_rpc=False))
+    return servers
 
 
 @click.command()
@@ -101,9 +119,7 @@ def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, por
     from .cluster.clusternode import ClusterNode
     from .node import Node
     from .pool import PoolConfig
-    from .console import console_routes
-    from .metrics import metrics_route
-    from .rpc import HttpServer, RpcApi, RpcLimits
+    from .rpc import RpcApi, RpcLimits
     from .rpc.cors import AccessRules, split_list
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
@@ -127,13 +143,10 @@ def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, por
                        call_workers=rpc_call_workers)
     api = RpcApi(node, limits)
     metrics = observe(node, api)
-    routes = [metrics_route(metrics)]
     access = AccessRules(split_list(http_corsdomain), split_list(http_vhosts), split_list(ws_origins))
-    server = HttpServer(api, host, port, routes if no_console else routes + console_routes(api),
-                        access=access, ws_port=ws_port)
-    servers = [server]
-    if metrics_port is not None:
-        servers.append(HttpServer(api, host, metrics_port, routes, serve_rpc=False))
+    servers = http_servers(api, metrics, host, port, access=access, ws_port=ws_port,
+                           metrics_port=metrics_port, console=not no_console)
+    server = servers[0]
     stop = threading.Event()
     producer = threading.Thread(target=node.run_producer, args=(stop,), name="producer", daemon=True)
 
@@ -166,7 +179,9 @@ def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, por
     click.echo(f"fee-node listening on {server.url} chain {genesis.chain_id} head {head.block_number} "
                f"({'automine' if block_time is None else f'{block_time:g}s blocks'}, "
                f"{'datadir ' + str(datadir) if datadir else 'in memory'}, "
-               f"{pending + queued} pooled transactions; WebSocket {server.ws_url}{joined})", err=True)
+               f"{pending + queued} pooled transactions; WebSocket {server.ws_url}"
+               f"{'; metrics ' + servers[1].url + '/metrics' if metrics_port is not None else ''}{joined})",
+               err=True)
     sys.stderr.flush()
     try:
         stop.wait()

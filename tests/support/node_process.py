@@ -17,7 +17,8 @@ EXAMPLE_GENESIS = REPO / "examples" / "genesis.json"
 
 
 class NodeProcess:
-    """`fee-node run --port 0`; the bound URL comes from its "listening on" line.
+    """`fee-node run --port 0`; the bound URL comes from its "listening on" line (and, with
+    `--metrics-port`, the metrics server's URL from the same line: `metrics_url`).
 
     stderr is drained by a thread into `self.lines`, so a chatty node never blocks on a
     full pipe, and the start waits on that line (bounded), not on a sleep.
@@ -32,6 +33,7 @@ class NodeProcess:
         self.lines: List[str] = []
         self._listening = threading.Event()
         self.url = None
+        self.metrics_url: Optional[str] = None
         threading.Thread(target=self._drain, daemon=True).start()
         if not self._listening.wait(START_TIMEOUT_SECONDS) or self.url is None:
             self.kill()
@@ -43,6 +45,8 @@ class NodeProcess:
             self.lines.append(line)
             if "listening on" in line and self.url is None:
                 self.url = line.split("listening on ")[1].split()[0]
+                if "; metrics " in line:
+                    self.metrics_url = line.split("; metrics ")[1].split()[0].rstrip(";)")
                 self._listening.set()
         self._listening.set()  # exited: stop waiting
 

@@ -104,8 +104,16 @@ class HttpServer:
             app.router.add_get("/", self._get)
             app.router.add_route("OPTIONS", "/", self._get)  # answered by the CORS middleware
         for method, path, handler in self.routes:
-            app.router.add_route(method, path, lambda request, h=handler: h(request, self))
+            app.router.add_route(method, path, self._bound(handler))
         return app
+
+    def _bound(self, handler):
+        """`handler(request, server)` as an aiohttp handler (a coroutine function: aiohttp
+        deprecates plain functions returning awaitables)."""
+        async def route(request: web.Request) -> web.StreamResponse:
+            return await handler(request, self)
+
+        return route
 
     # -- lifetime ---------------------------------------------------------------------------
 

@@ -102,6 +102,12 @@ class SubscriptionHub:
         with self._lock:
             self._subscribers.discard(subscriber)
 
+    def count(self) -> int:
+        """Subscriptions open on the attached connections (the metrics' gauge)."""
+        with self._lock:
+            subscribers = list(self._subscribers)
+        return sum(len(subscriber) for subscriber in subscribers)
+
     def _each(self, kind: str):
         with self._lock:
             subscribers = list(self._subscribers)

@@ -1,6 +1,7 @@
 // fee-node console: a read-only view over the node's own JSON-RPC (same origin).
 // Pages: #/chain and #/account/<address>. Amounts arrive in wei as decimal strings and are
-// handled as BigInt; charts are SVG drawn here (points carry data-* attributes).
+// handled as BigInt; they are shown in ether to 8 decimals, with the exact wei in each
+// element's data-wei and title. Charts are SVG drawn here (points carry data-* attributes).
 "use strict";
 
 const ETHER = 10n ** 18n;
@@ -20,10 +21,15 @@ async function rpc(method, ...params) {
   return reply.result;
 }
 
-function ether(wei) {
+function ether(wei, digits = 8) {
   const v = BigInt(wei);
-  const whole = v / ETHER, frac = (v % ETHER).toString().padStart(18, "0").replace(/0+$/, "");
-  return frac ? `${whole}.${frac.slice(0, 8)}` : `${whole}`;
+  const whole = v / ETHER, frac = (v % ETHER).toString().padStart(18, "0").slice(0, digits).replace(/0+$/, "");
+  return frac ? `${whole}.${frac}` : `${whole}`;
+}
+
+// An amount in ether (8 decimals) carrying its exact value: data-wei and a title.
+function amount(wei, attrs = {}) {
+  return el("span", {...attrs, "data-wei": String(wei), title: `${ether(wei, 18)} ETH = ${wei} wei`}, ether(wei));
 }
 
 function when(t) { return new Date(Number(t) * 1000).toISOString().replace(".000Z", "Z"); }
@@ -48,6 +54,11 @@ function card(label, value, id) {
             el("div", {class: "value", "data-testid": id}, value));
 }
 
+function weiCard(label, wei, id) {
+  return el("div", {class: "card"}, el("div", {class: "label"}, label),
+            amount(wei, {class: "value", "data-testid": id}));
+}
+
 function statusBadge(status, id) { return el("span", {class: `status ${status}`, "data-testid": id}, status); }
 
 function table(headers, rows, id) {
@@ -59,21 +70,41 @@ function table(headers, rows, id) {
 
 // -- charts -----------------------------------------------------------------------------
 
+// The vertices of one series through the points (start, each charge, now, expiry): release
+// is linear in time between them, used steps up at each charge, and available is their
+// difference, so it climbs with release up to the expiry and only then drops to 0.
+function vertices(points, key) {
+  const out = [[points[0].t, BigInt(points[0][key])]];
+  for (let i = 1; i < points.length; i++) {
+    const a = points[i - 1], b = points[i];
+    if (key === "used") out.push([b.t, BigInt(a.used)]);
+    if (key === "available") {
+      const before = BigInt(b.released) - BigInt(a.used);
+      out.push([b.t, before > 0n ? before : 0n]);
+    }
+    out.push([b.t, BigInt(b[key])]);
+  }
+  return out;
+}
+
 function lotChart(series) {
   const W = 360, H = 180, P = 28;
   const t0 = series.start, t1 = series.expiry, max = Number(series.amount) || 1;
   const x = (t) => P + (W - 2 * P) * (Number(t) - t0) / Math.max(1, t1 - t0);
   const y = (wei) => H - P - (H - 2 * P) * Number(wei) / max;
   const chart = svg("svg", {class: "chart", width: W, height: H, viewBox: `0 0 ${W} ${H}`,
-                            "data-testid": `lot-chart-${series.lot}`, "data-points": series.points.length});
+                            "data-testid": `lot-chart-${series.lot}`, "data-points": series.points.length,
+                            "data-amount": series.amount, "data-start": t0, "data-expiry": t1, "data-now": series.now});
   chart.append(svg("line", {x1: P, y1: H - P, x2: W - P, y2: H - P, stroke: "#9ca3af"}));
-  const past = series.points.filter((p) => p.t <= series.now);
-  const future = series.points.filter((p) => p.t >= series.now);
   for (const key of ["released", "used", "available"]) {
+    const all = vertices(series.points, key);
+    const past = all.filter(([t]) => t <= series.now), future = all.filter(([t]) => t >= series.now);
     for (const [part, dash] of [[past, ""], [future, "5 4"]]) {  // what is yet to come: dashed
       if (part.length < 2) continue;
-      const line = svg("polyline", {class: key, fill: "none", "stroke-width": 2, "stroke-dasharray": dash,
-                                    points: part.map((p) => `${x(p.t)},${y(p[key])}`).join(" ")});
+      // released is drawn wider, under the others: where nothing was used, available covers it
+      const line = svg("polyline", {class: key, fill: "none", "stroke-width": key === "released" ? 4 : 2,
+                                    "stroke-opacity": key === "released" ? 0.45 : 1, "stroke-dasharray": dash,
+                                    points: part.map(([t, wei]) => `${x(t)},${y(wei)}`).join(" ")});
       line.dataset.series = key;
       chart.append(line);
     }
@@ -127,15 +158,17 @@ async function chainPage(view) {
     el("div", {class: "cards"},
       card("head block", summary.head, "chain-head"), card("head time", when(summary.timestamp), "chain-time"),
       card("blocks / minute", summary.blocksPerMinute ?? "–", "block-rate"),
-      card("treasury income (window)", ether(summary.treasury.incomeWei), "treasury-income"),
-      card("treasury balance", ether(summary.treasury.balanceWei), "treasury-balance"),
+      weiCard("treasury income (window, ETH)", summary.treasury.incomeWei, "treasury-income"),
+      weiCard("treasury balance (ETH)", summary.treasury.balanceWei, "treasury-balance"),
       ...Object.entries(counts).map(([s, n]) => card(`accounts ${s}`, n, `count-${s}`))),
     el("h3", {}, `Fees per block (last ${summary.blocks.length} blocks, gwei)`), feesChart(summary.blocks),
     el("h3", {}, "Top payers in the window"),
-    table([["account"], ["fees (ETH)", "num"]], summary.topPayers.map((p) => [accountLink(p.address), ether(p.fees)]), "top-payers"),
+    table([["account"], ["fees (ETH)", "num"]], summary.topPayers.map((p) => [accountLink(p.address), amount(p.fees)]), "top-payers"),
     el("h3", {}, "Accounts LOW, EXHAUSTED or EXPIRED now or within ", select),
     table([["account"], ["now"], ["becomes"], ["at (block time)"]],
-          watch.map((w) => [accountLink(w.address), statusBadge(w.statusNow), statusBadge(w.status), when(w.at)]), "watch-list"));
+          watch.map((w) => w.status === w.statusNow  // already there: nothing more to come
+            ? [accountLink(w.address), statusBadge(w.statusNow), el("span", {class: "muted"}, "–"), "now"]
+            : [accountLink(w.address), statusBadge(w.statusNow), statusBadge(w.status), when(w.at)]), "watch-list"));
 }
 
 function accountLink(address) { return el("a", {href: `#/account/${address}`}, address); }
@@ -166,24 +199,26 @@ async function accountPage(view, address) {
   const audit = reconcile(account, events);
   view.replaceChildren(
     el("h2", {}, "Account ", el("code", {"data-testid": "account-address"}, account.address), " ", statusBadge(account.status, "account-status")),
-    el("p", {class: "muted"}, `as of block ${account.blockNumber} (${when(account.timestamp)})`),
+    el("p", {class: "muted", "data-testid": "as-of", "data-block": account.blockNumber, "data-timestamp": account.timestamp},
+       `as of block ${account.blockNumber} (${when(account.timestamp)})`),
     el("div", {class: "cards"},
-      card("available now (ETH)", ether(account.available), "available"),
-      el("span", {hidden: "", "data-testid": "available-wei"}, account.available),
-      card("deposited", ether(account.deposited), "deposited"), card("charged", ether(account.charged), "charged"),
-      card("expired to treasury", ether(account.expired), "expired"), card("remaining in lots", ether(account.remaining), "remaining"),
+      weiCard("available now (ETH)", account.available, "available"),
+      weiCard("deposited (ETH)", account.deposited, "deposited"), weiCard("charged (ETH)", account.charged, "charged"),
+      weiCard("expired to treasury (ETH)", account.expired, "expired"),
+      weiCard("remaining in lots (ETH)", account.remaining, "remaining"),
       card("audit", audit.ok ? "reconciled" : "does NOT reconcile", "audit")),
     el("h3", {}, "Lots"), legend(),
     el("div", {class: "lots"}, ...account.lots.map((lot, i) => el("div", {},
-      el("div", {}, `lot ${lot.lot}: ${ether(lot.amount)} ETH, used ${ether(lot.used)}, available ${ether(lot.available)}`,
-         lot.expired ? " (expired)" : ""),
+      el("div", {"data-testid": `lot-${lot.lot}`}, `lot ${lot.lot}: `, amount(lot.amount, {"data-field": "amount"}),
+         " ETH, used ", amount(lot.used, {"data-field": "used"}),
+         ", available ", amount(lot.available, {"data-field": "available"}), lot.expired ? " (expired)" : ""),
       lotChart(series[i])))),
     el("h3", {}, `History (${events.length} events) `,
       el("a", {href: `/console/export/${account.address}.csv`, download: "", "data-testid": "export-csv"}, "CSV"), " ",
       el("a", {href: `/console/export/${account.address}.json`, download: "", "data-testid": "export-json"}, "JSON")),
     table([["block", "num"], ["time"], ["event"], ["lot", "num"], ["amount (ETH)", "num"], ["tx"]],
           events.slice().reverse().map((e) => [e.blockNumber, when(e.timestamp), e.event, e.lot ?? "",
-            ether(e.amount ?? e.fee ?? e.remainder ?? 0), e.transactionHash.slice(0, 12) + "…"]), "history"));
+            amount(e.amount ?? e.fee ?? e.remainder ?? 0), e.transactionHash.slice(0, 12) + "…"]), "history"));
 }
 
 // -- routing and live updates ---------------------------------------------------------
