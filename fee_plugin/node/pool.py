@@ -150,6 +150,9 @@ class TxPool:
             self._make_room(entry)
         if entry in pending:
             self.work.set()
+        if old is not None:
+            log.info("dropped transaction 0x%s: replaced by 0x%s (both fee caps raised by %d %%)",
+                     old.hash.hex(), entry.hash.hex(), bump)
         return entry
 
     def _check_alone(self, tx: SignedTransactionAPI, account, balance_wei: int) -> None:
@@ -301,11 +304,17 @@ class TxPool:
         with self._lock:
             for raw in raws:
                 try:
-                    self._admit(decode(raw), raw)
-                except TxRejected as err:
-                    log.info("journaled transaction dropped at restart: %s", err.message)
+                    tx = decode(raw)
                 except Exception as err:  # a record that is not a transaction any more
                     log.warning("journaled record dropped at restart: %s", err)
+                    continue
+                try:
+                    self._admit(tx, raw)
+                except TxRejected as err:
+                    log.info("journaled transaction 0x%s dropped at restart: %s",
+                             tx.hash.hex(), err.message)
+                except Exception as err:
+                    log.warning("journaled transaction 0x%s dropped at restart: %s", tx.hash.hex(), err)
             if self._journal is not None:
                 self._journal.rewrite([e.raw for e in sorted(self._txs.values(), key=lambda e: e.seq)])
             return len(self._txs)
