@@ -141,23 +141,24 @@ class StatusIndex:
                    statuses: Tuple[Status, ...] = WATCHED) -> List[dict]:
         """Accounts in `statuses` now, or entering one within the horizon (by time alone),
         soonest first; at most `limit`."""
-        with self._lock:
+        with self._lock:  # a snapshot: evaluation runs outside the lock the producer needs
             if self.head is None:
                 return []
             now = self.head.timestamp
-            end = now + horizon_seconds
-            found = []
-            for account in self._accounts.values():
-                if account.status in statuses:
-                    found.append((now, account.owner, account.status, account.status))
-                    continue
-                when = account.next_change
-                while when is not None and when <= end:
-                    then = self._status_at(account, when)
-                    if then in statuses:
-                        found.append((when, account.owner, account.status, then))
-                        break
-                    when = self._next_change(account, when)
-            found.sort(key=lambda item: (item[0], item[1]))
-            return [{"address": owner, "statusNow": now_s.name, "status": then.name, "at": when}
-                    for when, owner, now_s, then in found[:limit]]
+            accounts = list(self._accounts.values())  # records are replaced, never mutated
+        end = now + horizon_seconds
+        found = []
+        for account in accounts:
+            if account.status in statuses:
+                found.append((now, account.owner, account.status, account.status))
+                continue
+            when = account.next_change
+            while when is not None and when <= end:
+                then = self._status_at(account, when)
+                if then in statuses:
+                    found.append((when, account.owner, account.status, then))
+                    break
+                when = self._next_change(account, when)
+        found.sort(key=lambda item: (item[0], item[1]))
+        return [{"address": owner, "statusNow": now_s.name, "status": then.name, "at": when}
+                for when, owner, now_s, then in found[:limit]]
