@@ -139,15 +139,12 @@ class TxPool:
         # A new nonce can only extend the sender's run; a replacement may change it all.
         pending, blocker = self._reclassify(sender, restart=old is not None)
         if entry.nonce == state.nonce + len(pending):  # the first one that does not fit
-            self._remove(entry)
-            if old is not None:
-                self._put(old, None)
-                self._reclassify(sender)
+            self._undo(entry, old)
             raise blocker
         if self._queued_count() > self.config.global_queue or len(self._txs) > (
             self.config.global_slots + self.config.global_queue
         ):
-            self._make_room(entry)
+            self._make_room(entry, old)
         if entry in pending:
             self.work.set()
         if old is not None:
@@ -245,7 +242,15 @@ class TxPool:
         log.info("dropped transaction 0x%s: %s", entry.hash.hex(), reason)
         self._remove(entry)
 
-    def _make_room(self, newcomer: PoolTx) -> None:
+    def _undo(self, entry: PoolTx, replaced: Optional[PoolTx]) -> None:
+        """Take a refused newcomer out again; the transaction it was replacing stays (its
+        hash was returned: it is never lost to a refused replacement)."""
+        self._remove(entry)
+        if replaced is not None:
+            self._put(replaced, None)
+        self._reclassify(entry.sender)
+
+    def _make_room(self, newcomer: PoolTx, replaced: Optional[PoolTx]) -> None:
         """Evict the cheapest queued transaction, else the cheapest pending tail."""
         base_fee = self._ctx.base_fee_wei
         queued_full = self._queued_count() > self.config.global_queue
@@ -259,8 +264,7 @@ class TxPool:
                     candidates.append((effective_tip(entry.tx, base_fee), -entry.seq, entry))
         victim = min(candidates, key=lambda c: c[:2])[2]
         if victim is newcomer:
-            self._remove(newcomer)
-            self._reclassify(newcomer.sender)
+            self._undo(newcomer, replaced)
             raise TxRejected("txpool is full: transaction underpriced (cheaper than everything in "
                              "the pool)", reason="full")
         self._drop(victim, "evicted: the pool is full and a better-paying transaction arrived")
