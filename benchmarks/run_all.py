@@ -217,11 +217,12 @@ def render_markdown(results, command="python benchmarks/run_all.py"):
         lines += ["", f"Live lots per sender ({lots['transactions']} value transfers, "
                   f"{lots['senders']} senders):", "",
                   "| lots per sender | per-tx / plain | growth vs 1 lot | write-back / plain | "
-                  "growth vs 1 lot |", "|---|---|---|---|---|"]
+                  "growth vs 1 lot | floor's growth vs 1 lot | write-back / floor |", "|---|---|---|---|---|---|---|"]
         lot_rows = list(lots["lots"].items())
         for count, c in lot_rows:
             lines.append(f"| {count} | {_r(c['ratio'])} | {_r(c['ratio_growth_vs_one_lot'])} | "
-                         f"{_r(c['write_back_ratio'])} | {_r(c['write_back_ratio_growth_vs_one_lot'])} |")
+                         f"{_r(c['write_back_ratio'])} | {_r(c['write_back_ratio_growth_vs_one_lot'])} | "
+                         f"{_r(c['floor_ratio_growth_vs_one_lot'])} | {_r(c['write_back_over_floor'])} |")
         lines.append("")
         if "worst_case" in s:
             w = s["worst_case"]
