@@ -21,11 +21,12 @@ import bench_attribution  # noqa: E402
 import bench_hook  # noqa: E402
 import bench_import  # noqa: E402
 import bench_inevm  # noqa: E402
+import bench_node  # noqa: E402
 import bench_overhead  # noqa: E402
 import bench_scale  # noqa: E402
 from bench_common import RESULTS, machine  # noqa: E402
 
-BENCHMARKS = ("overhead", "hook", "inevm", "scale", "import", "attribution")
+BENCHMARKS = ("overhead", "hook", "inevm", "scale", "import", "attribution", "node")
 
 MODES = {
     "full": {  # at least 9 rounds for every target figure (issue 14)
@@ -35,6 +36,7 @@ MODES = {
         "scale": dict(rounds=9, counts=(100, 1000, 10000, 100000), lot_counts=(1, 8, 32, 64)),
         "import": dict(rounds=9, shapes={100: (100, 1), 1000: (200, 5)}),
         "attribution": dict(rounds=7, senders=500, repeat=(100, 5), distinct=500, lot_counts=(1, 64)),
+        "node": dict(seconds=30.0, clients=8),  # also writes results/node.{json,md}
     },
     "quick": {
         "overhead": dict(rounds=3, senders=500, repeat=(100, 5), distinct=500, mix=(100, 5)),
@@ -43,6 +45,7 @@ MODES = {
         "scale": dict(rounds=3, counts=(100, 1000, 10000), lot_counts=(1, 8, 64)),
         "import": dict(rounds=3, shapes={100: (100, 1), 1000: (200, 5)}),
         "attribution": dict(rounds=3, senders=500, repeat=(100, 5), distinct=500, lot_counts=(1, 64)),
+        "node": dict(seconds=5.0, clients=8, out=None),
     },
     # tests/test_benchmarks_smoke.py: every code path, tiny N, a few seconds
     "smoke": {
@@ -53,6 +56,7 @@ MODES = {
         "import": dict(rounds=1, shapes={4: (2, 2)}),
         "attribution": dict(rounds=1, senders=6, repeat=(3, 2), distinct=6, lot_counts=(1, 3),
                             lot_senders=4),
+        "node": dict(seconds=1.0, clients=2, rows=[("automine", 1)], out=None),  # own smoke test
     },
 }
 
@@ -63,6 +67,7 @@ RUNNERS = {
     "scale": bench_scale.run,
     "import": bench_import.run,
     "attribution": bench_attribution.run,
+    "node": bench_node.run,
 }
 
 TARGETS = {  # issue 14 (write-back design, median ratios, state root included); inevm: issue 5
@@ -84,7 +89,7 @@ def run_suite(mode="full", only=BENCHMARKS, rounds=None, log=sys.stderr):
     suite_start = time.perf_counter()
     for name in only:
         kwargs = dict(params[name])
-        if rounds is not None:
+        if rounds is not None and "rounds" in kwargs:
             kwargs["rounds"] = rounds
         start = time.perf_counter()
         print(f"[bench] {name} {kwargs} ...", file=log, flush=True)
@@ -270,6 +275,12 @@ def render_markdown(results, command="python benchmarks/run_all.py"):
                 f"{_pct(c['vault_writes'])} | {_pct(c['hook_code_net'])} | "
                 f"{_r(c['ratio']['both_free'])} | {_r(c['ratio']['nodes_cached'])} |")
         lines.append("")
+    if "node" in b:
+        lines += ["## 7. The node: a `fee-node run` subprocess under load vs the engine", "",
+                  "benchmarks/bench_node.py (8 clients, pre-signed lot-paid transfers over keep-alive "
+                  "HTTP; the engine imports the node's own blocks; issue 11's targets: ≥ 500 mined "
+                  "tx/s unbatched in both modes, node / engine ≥ 0.6, block time never > 1 s ahead).", ""]
+        lines += bench_node.render(b["node"]).splitlines()[4:] + [""]
     if targets:
         summary = ["## Targets (issue 14; in-EVM: issue 5)", "", "| target | required | measured | met |",
                    "|---|---|---|---|"]
