@@ -6,7 +6,7 @@ node's own blocks, and the table renders.
 """
 import sys
 
-from .chain_helpers import REPO
+from .support.chain import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 

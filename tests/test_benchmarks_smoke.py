@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from .chain_helpers import REPO
+from .support.chain import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 

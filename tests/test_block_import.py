@@ -7,7 +7,7 @@ from fee_plugin import executor as executor_module
 from fee_plugin.node import ManualClock, Node
 from fee_plugin.node.importer import BlockRejected, check_body
 
-from .chain_helpers import (
+from .support.chain import (
     ETHER,
     GENESIS_TIME,
     USER_KEYS,

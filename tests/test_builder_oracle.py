@@ -28,7 +28,7 @@ import fee_plugin.writeback as writeback_module
 from fee_plugin import build_chain, load_genesis
 from fee_plugin.node import ManualClock, Node, TxRejected
 
-from .chain_helpers import (
+from .support.chain import (
     COINBASE,
     ETHER,
     GENESIS_TIME,

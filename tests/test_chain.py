@@ -6,7 +6,7 @@ from eth_utils import ValidationError
 from fee_plugin import GenesisMismatchError, build_chain, fee_account, load_genesis
 from fee_plugin.chain import genesis_header
 
-from .chain_helpers import (
+from .support.chain import (
     EXAMPLE_GENESIS,
     ETHER,
     GENESIS_TIME,

@@ -13,7 +13,7 @@ from fee_plugin.node import ManualClock, Node
 from fee_plugin.node.cli import main
 from fee_plugin.node.rpc import HttpServer, RpcApi
 
-from .chain_helpers import EXAMPLE_GENESIS
+from .support.chain import EXAMPLE_GENESIS
 
 USER = keys.PrivateKey(b"\x01" * 32)
 ADDRESS = USER.public_key.to_checksum_address()

@@ -4,7 +4,7 @@ from hypothesis import strategies as st
 
 from fee_plugin.node.clock import seal_timestamp, seconds_until_sealable
 
-from .chain_helpers import USER_KEYS
+from .support.chain import USER_KEYS
 from .support.nodes import clocked_node, deposit, transfer
 
 KEYS = USER_KEYS[:4]

@@ -18,7 +18,7 @@ from fee_plugin.node.cluster.config import ClusterConfig, block_bytes_cap
 from fee_plugin.node.rpc import RpcApi
 from fee_plugin.node.run import run
 
-from .chain_helpers import EXAMPLE_GENESIS, make_genesis
+from .support.chain import EXAMPLE_GENESIS, make_genesis
 from .support.cluster import PeerRpc
 from .support.etcd import require_etcd
 

@@ -14,7 +14,7 @@ from fee_plugin.node.cluster.clusternode import ClusterNode
 from fee_plugin.node.cluster.config import ClusterConfig
 from fee_plugin.node.rpc import HttpServer, RpcApi
 
-from .chain_helpers import ETHER, USER_KEYS, VAULT, address, calldata, genesis_dict, sign
+from .support.chain import ETHER, USER_KEYS, VAULT, address, calldata, genesis_dict, sign
 from .support.etcd import wait_until
 
 _chain_ids = itertools.count(7100)

@@ -14,7 +14,7 @@ from fee_plugin.node.cluster.follower import FUTURE_BLOCK_SECONDS, Follower
 from fee_plugin.node.cluster.peer import PeerError
 from fee_plugin.node.cluster.sync import PeerSync, Pin, SyncFailed
 
-from .chain_helpers import (
+from .support.chain import (
     ETHER,
     GENESIS_TIME,
     USER_KEYS,

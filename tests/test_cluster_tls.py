@@ -15,7 +15,7 @@ from fee_plugin.node.cluster.clusternode import ClusterNode
 from fee_plugin.node.cluster.config import ClusterConfig
 from fee_plugin.node.cluster.devnet import etcd_binary, free_ports
 
-from .chain_helpers import ETHER, USER_KEYS, VAULT, calldata, genesis_dict, sign
+from .support.chain import ETHER, USER_KEYS, VAULT, calldata, genesis_dict, sign
 from .support.etcd import require_etcd, wait_until
 
 

@@ -25,7 +25,7 @@ from eth_utils import ValidationError
 
 from fee_plugin import fee_vm_class, load_genesis
 
-from .chain_helpers import REPO
+from .support.chain import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import rlp
 from fee_plugin import build_chain, fee_account
 from fee_plugin.node.leveldb import LevelDB
 
-from .chain_helpers import (
+from .support.chain import (
     ETHER,
     GENESIS_TIME,
     REPO,
@@ -40,7 +40,7 @@ IMPORTER = textwrap.dedent(
     import sys
     import rlp
     sys.path.insert(0, {repo!r})
-    from tests.chain_helpers import make_genesis
+    from tests.support.chain import make_genesis
     from fee_plugin import build_chain
     from fee_plugin.node.leveldb import LevelDB
 

@@ -20,7 +20,7 @@ from fee_plugin.node.leveldb import LevelDB
 from fee_plugin.lots import lot_available
 from fee_plugin.vault import FEE_CHARGED_TOPIC
 
-from .chain_helpers import (
+from .support.chain import (
     ETHER,
     GENESIS_TIME,
     OPERATOR_KEY,

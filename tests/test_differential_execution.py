@@ -23,7 +23,7 @@ from vyper.compiler import compile_code
 
 from fee_plugin import build_chain
 
-from .chain_helpers import (
+from .support.chain import (
     ETHER,
     GENESIS_TIME,
     GWEI,

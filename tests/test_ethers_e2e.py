@@ -20,6 +20,7 @@ from eth_account import Account
 
 from fee_plugin.genesis import load_genesis
 
+from .support.chain import ETHER
 from .support import npm
 from .support.node_process import REPO, NodeProcess, write_genesis
 from .support.token import token_artifact
@@ -31,7 +32,6 @@ SCRIPT_TIMEOUT_SECONDS = 240
 DEV = Account.from_key(b"\x01" * 32).address
 NEWCOMER = Account.from_key(b"\x03" * 32).address
 SMALL = Account.from_key(b"\x07" * 32)  # funded here; deposits 0.01 ether in the script
-ETHER = 10**18
 
 
 @pytest.fixture(scope="module")

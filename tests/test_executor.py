@@ -5,7 +5,7 @@ from eth_utils import ValidationError
 from fee_plugin import FeeValidationError, Status, build_chain, call_vault, fee_account
 from fee_plugin.history import decode_vault_log
 
-from .chain_helpers import (
+from .support.chain import (
     BASE_FEE,
     COINBASE,
     ETHER,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from fee_plugin.node import ManualClock, Node
 from fee_plugin.node.rpc import RpcApi
 
-from .chain_helpers import ETHER, GENESIS_TIME, USER_KEYS, VAULT, address, calldata, make_genesis, mine, new_chain, sign
+from .support.chain import ETHER, GENESIS_TIME, USER_KEYS, VAULT, address, calldata, make_genesis, mine, new_chain, sign
 from fee_plugin.artifact import vault_abi, vault_function
 from fee_plugin.query import execute_call
 from fee_plugin.vault import load_account

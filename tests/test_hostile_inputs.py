@@ -9,7 +9,7 @@ from eth_abi import decode
 
 from fee_plugin import FeeValidationError, call_latest, fee_account
 
-from .chain_helpers import (
+from .support.chain import (
     ETHER,
     GENESIS_TIME,
     GWEI,

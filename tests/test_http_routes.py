@@ -17,7 +17,7 @@ from fee_plugin.node.rpc import RpcApi
 from fee_plugin.node.rpc.cors import AccessRules
 from fee_plugin.node.run import http_servers, observe
 
-from .chain_helpers import USER_KEYS, address
+from .support.chain import USER_KEYS, address
 from .support.node_process import EXAMPLE_GENESIS, NodeProcess
 from .support.nodes import clocked_node, deposit
 

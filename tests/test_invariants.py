@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from fee_plugin import FeeValidationError, fee_account
 from fee_plugin.vault import FEE_CHARGED_TOPIC
 
-from .chain_helpers import (
+from .support.chain import (
     BASE_FEE,
     COINBASE,
     ETHER,

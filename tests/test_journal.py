@@ -22,7 +22,7 @@ from fee_plugin.node import ManualClock, Node
 from fee_plugin.node.journal import TxJournal
 from fee_plugin.node.leveldb import LevelDB
 
-from .chain_helpers import GENESIS_TIME, GWEI, OPERATOR_KEY, USER_KEYS, VAULT, address, calldata, make_genesis, sign
+from .support.chain import GENESIS_TIME, GWEI, OPERATOR_KEY, USER_KEYS, VAULT, address, calldata, make_genesis, sign
 from .support.nodes import deposit, transfer
 
 ALICE, BOB, CAROL, DAVE, ERIN = USER_KEYS[:5]

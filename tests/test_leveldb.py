@@ -20,7 +20,7 @@ from fee_plugin import build_chain, fee_account, load_genesis
 from fee_plugin.artifact import vault_function
 from fee_plugin.node.leveldb import LevelDB
 
-from .chain_helpers import ETHER, REPO, sign
+from .support.chain import ETHER, REPO, sign
 
 GENESIS = load_genesis(REPO / "examples" / "genesis.json")
 DEV_KEY = keys.PrivateKey(b"\x01" * 32)

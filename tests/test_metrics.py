@@ -16,7 +16,7 @@ from fee_plugin.node.metrics import NodeMetrics
 from fee_plugin.node.rpc import RpcApi
 from fee_plugin.node.status_index import StatusIndex
 
-from .chain_helpers import USER_KEYS
+from .support.chain import USER_KEYS
 from .support.nodes import clocked_node, deposit, transfer
 
 ALICE, BOB = USER_KEYS[:2]

@@ -8,11 +8,11 @@ from eth_account import Account
 from web3 import HTTPProvider, Web3
 from web3.exceptions import Web3RPCError
 
+from .support.chain import ETHER
 from .support.node_process import NodeProcess, write_genesis
 
 pytestmark = pytest.mark.slow
 
-ETHER = 10**18
 SENDERS = [Account.from_key(bytes([0x40 + i]) * 32) for i in range(4)]
 RECEIPT_TIMEOUT = 60
 

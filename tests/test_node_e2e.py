@@ -10,13 +10,12 @@ from web3.logs import DISCARD
 
 from fee_plugin.artifact import vault_abi
 
-from .chain_helpers import EXAMPLE_GENESIS
+from .support.chain import ETHER, EXAMPLE_GENESIS
 from .support.node_process import NodeProcess
 from .support.node_process import write_genesis as support_genesis
 
 pytestmark = pytest.mark.slow
 
-ETHER = 10**18
 USER = Account.from_key(b"\x01" * 32)  # funded in the test genesis
 STRANGER = Account.from_key(b"\x07" * 32)  # funded, never deposits
 # init code that deploys a contract returning 42 for any call

@@ -3,7 +3,7 @@ import pytest
 
 from fee_plugin.node import PoolConfig, TxRejected
 
-from .chain_helpers import ETHER, GWEI, OPERATOR_KEY, USER_KEYS, VAULT, address, calldata, sign
+from .support.chain import ETHER, GWEI, OPERATOR_KEY, USER_KEYS, VAULT, address, calldata, sign
 from .support.nodes import clocked_node, deposit, transfer
 
 ALICE, BOB, CAROL = USER_KEYS[:3]

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from fee_plugin.receipts import logs_bloom, make_receipt, validate_receipt_bloom
 
-from .chain_helpers import USER_KEYS, new_chain, sign
+from .support.chain import USER_KEYS, new_chain, sign
 
 log_entries = st.lists(
     st.tuples(

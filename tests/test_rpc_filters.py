@@ -10,7 +10,7 @@ from fee_plugin.node.rpc import RpcApi, RpcLimits
 from fee_plugin.node.rpc.filters import FILTER_TIMEOUT_SECONDS
 from fee_plugin.vault import FEE_CHARGED_TOPIC
 
-from .chain_helpers import USER_KEYS, VAULT, address
+from .support.chain import USER_KEYS, VAULT, address
 from .support.nodes import clocked_node, deposit, transfer
 
 ALICE, BOB = USER_KEYS[0], USER_KEYS[1]

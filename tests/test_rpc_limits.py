@@ -14,7 +14,7 @@ from fee_plugin.node.rpc.limits import check_depth
 
 from fee_plugin.vault import FEE_CHARGED_TOPIC
 
-from .chain_helpers import USER_KEYS, VAULT, address, sign
+from .support.chain import USER_KEYS, VAULT, address, sign
 from .support.node_process import NodeProcess, write_genesis
 from .support.nodes import clocked_node, deposit, transfer
 

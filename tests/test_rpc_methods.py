@@ -11,7 +11,7 @@ from eth_utils import encode_hex, to_checksum_address
 from fee_plugin.node import TxRejected
 from fee_plugin.node.rpc import RpcApi, RpcLimits
 
-from .chain_helpers import COINBASE, REPO, USER_KEYS, address, sign
+from .support.chain import COINBASE, REPO, USER_KEYS, address, sign
 from .support.geth_shapes import GETH_BLOCK, GETH_RECEIPT, GETH_TX_1559
 from .support.nodes import clocked_node, deposit, transfer
 

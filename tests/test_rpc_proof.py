@@ -8,7 +8,7 @@ from eth_utils import decode_hex, keccak, to_checksum_address
 
 from fee_plugin.node.rpc import RpcApi
 
-from .chain_helpers import USER_KEYS, VAULT, address
+from .support.chain import USER_KEYS, VAULT, address
 from .support.merkle import EMPTY_TRIE_ROOT, BadProof, verify
 from .support.nodes import clocked_node, deposit, transfer
 

@@ -17,7 +17,7 @@ from fee_plugin.node.rpc import HttpServer, RpcApi, RpcLimits
 from fee_plugin.node.rpc.cors import AccessRules
 from fee_plugin.vault import FEE_CHARGED_TOPIC
 
-from .chain_helpers import USER_KEYS, VAULT, sign
+from .support.chain import USER_KEYS, VAULT, sign
 from .support.nodes import clocked_node, deposit, transfer
 from .support.geth_shapes import GETH_HEADER
 

@@ -9,7 +9,7 @@ from fee_plugin.lots import Status
 from fee_plugin.node.status_index import StatusIndex
 from fee_plugin.query import fee_account
 
-from .chain_helpers import ETHER, USER_KEYS, VALIDITY, address
+from .support.chain import ETHER, USER_KEYS, VALIDITY, address
 from .support.nodes import clocked_node, deposit, transfer
 
 KEYS = USER_KEYS[:4]

@@ -1,4 +1,4 @@
-"""FeeVault behaviour on stock py-evm (tests/vault_harness.py): deposits, grants, limits,
+"""FeeVault behaviour on stock py-evm (tests/support/vault_harness.py): deposits, grants, limits,
 operator functions, freezes, and that there is no other way in or out. One behaviour per
 test. Storage is also read word by word and decoded with fee_plugin.layout, which pins the
 consensus layout of contracts/LAYOUT.md (v3) to what the contract really writes.
@@ -23,8 +23,8 @@ from fee_plugin.layout import (
 )
 from fee_plugin.lots import Consumption, Line, Lot, Status
 
-from .vault_harness import ETHER, OPERATOR_KEY, RICH_KEY, VAULT, VaultHarness, address, calldata
-from .vault_contract_helpers import ALICE, ALICE_KEY, BOB, BOB_KEY, MIN_DEPOSIT, OPERATOR, T0, VALIDITY, hexaddr
+from .support.vault_harness import ETHER, OPERATOR_KEY, RICH_KEY, VAULT, VaultHarness, address, calldata
+from .support.vault_contract import ALICE, ALICE_KEY, BOB, BOB_KEY, MIN_DEPOSIT, OPERATOR, T0, VALIDITY, hexaddr
 
 
 @pytest.fixture

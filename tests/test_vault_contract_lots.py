@@ -1,4 +1,4 @@
-"""FeeVault's lot chains on stock py-evm (tests/vault_harness.py): sweeps, the spent chain,
+"""FeeVault's lot chains on stock py-evm (tests/support/vault_harness.py): sweeps, the spent chain,
 views over time, the accounting identity, and what an update costs in gas."""
 import random
 
@@ -9,11 +9,11 @@ from vyper.compiler import compile_code
 from fee_plugin.layout import FLAG_OPENED, Head, Totals, account_base_slot, lot_slot
 from fee_plugin.lots import Consumption, Line, Lot, Status
 
-from .vault_contract_helpers import (
+from .support.vault_contract import (
     ALICE, ALICE_KEY, BOB, BOB_KEY, CAROL, CAROL_KEY, MIN_DEPOSIT, OPERATOR, T0, VALIDITY, assert_identity,
     hexaddr,
 )
-from .vault_harness import ETHER, OPERATOR_KEY, TREASURY, VAULT, VaultHarness, address, calldata
+from .support.vault_harness import ETHER, OPERATOR_KEY, TREASURY, VAULT, VaultHarness, address, calldata
 
 VAULT_CHECKSUM = to_checksum_address(VAULT)
 ALICE_CHECKSUM = to_checksum_address(ALICE)

@@ -3,7 +3,7 @@ list reference (tests/support/vault_reference.py) agree exactly on layout v3.
 
 Random accounts as the vault could hold them after an update at some anchor time (two lot
 chains, the release line, totals) and random policies are written straight into the vault's
-storage in a throw-away state off the head of a stock-py-evm chain (tests/vault_harness.py);
+storage in a throw-away state off the head of a stock-py-evm chain (tests/support/vault_harness.py);
 the contract then runs in that very state at a later block time.
 """
 import copy
@@ -27,7 +27,7 @@ from fee_plugin.lots import AMOUNT_LIMIT, LOTS_CAPACITY, TIME_LIMIT, lot_availab
 from fee_plugin.vault import load_account, plan_charge, reader, write_account
 
 from .support.vault_reference import amounts, stored_accounts
-from .vault_harness import GENESIS_TIME, TREASURY, VAULT, VaultHarness, calldata
+from .support.vault_harness import GENESIS_TIME, TREASURY, VAULT, VaultHarness, calldata
 
 EXAMPLES = int(os.environ.get("DIFF_EXAMPLES", 60))  # by hand: DIFF_EXAMPLES=2000
 OWNER = b"\x77" * 20

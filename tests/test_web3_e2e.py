@@ -14,12 +14,12 @@ from web3.utils.subscriptions import LogsSubscription, NewHeadsSubscription, Pen
 
 from fee_plugin.artifact import vault_abi
 
+from .support.chain import ETHER
 from .support.node_process import NodeProcess, write_genesis
 from .support.token import token_artifact
 
 pytestmark = pytest.mark.slow
 
-ETHER = 10**18
 DEV = Account.from_key(b"\x01" * 32)  # funded in the example genesis
 NEWCOMER = Account.from_key(b"\x03" * 32)  # funded, never deposits
 SENDERS = [Account.from_key(bytes([0x20 + i]) * 32) for i in range(2)]

@@ -23,7 +23,7 @@ import fee_plugin.writeback as writeback_module
 from fee_plugin import build_chain
 from fee_plugin.vault import load_account, plan_charge, reader
 
-from .chain_helpers import (
+from .support.chain import (
     COINBASE,
     ETHER,
     GENESIS_TIME,

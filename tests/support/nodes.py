@@ -1,7 +1,7 @@
 """In-process nodes on a simulated clock, and transactions for them."""
 from fee_plugin.node import ManualClock, Node, PoolConfig
 
-from ..chain_helpers import ETHER, GENESIS_TIME, VAULT, address, calldata, make_genesis, sign
+from .chain import ETHER, GENESIS_TIME, VAULT, address, calldata, make_genesis, sign
 
 
 def clocked_node(pool_config: PoolConfig = PoolConfig(), start: int = GENESIS_TIME + 10, **fee_overrides):

@@ -9,9 +9,9 @@ from web3 import Web3
 
 from fee_plugin.artifact import vault_abi
 
+from .chain import ETHER
 from .node_process import NodeProcess, write_genesis
 
-ETHER = 10**18
 USER = Account.from_key(b"\x01" * 32)  # funded in the example genesis
 OTHER = Account.from_key(b"\x03" * 32)  # funded in the example genesis
 OPERATOR = Account.from_key(b"\x02" * 32)  # the example genesis's operator, funded

@@ -53,8 +53,8 @@ from fee_plugin.layout import (
 from fee_plugin.lots import Lot
 from fee_plugin.query import StoredAccount, read_stored_account
 
-GWEI = 10**9
-ETHER = 10**18
+from .chain import ETHER, GWEI
+
 CHAIN_ID = 4242
 GENESIS_TIME = 1_700_000_000
 BASE_FEE = GWEI

@@ -10,7 +10,7 @@ from eth_utils import to_canonical_address, to_checksum_address
 from fee_plugin import build_chain, load_genesis
 from fee_plugin.artifact import vault_function
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_GENESIS = REPO / "examples" / "genesis.json"
 
 GWEI = 10**9
