@@ -166,6 +166,7 @@ def test_a_producer_stopped_past_its_lease_mid_commit_is_refused_by_etcds_fence(
         wait_until(lambda: cluster.block_log().head().number >= stopped_at + 3, 20,
                    "blocks of the successor")
     finally:
+        (tmp_path / "stop-before-append.continued").touch()  # the failpoint lets it go on
         cluster.devnet.resume_node(producer)
     status = wait_until(lambda: (s := cluster.status(producer))["lastFailedCommit"] and s, 10,
                         "the resumed producer's append answered")

@@ -5,8 +5,14 @@ Inert unless the node's environment sets FEE_FAILPOINTS, read once at import:
 `name=action[;name=action]`. The only action is `sigstop-if:<path>`: the first process that
 reaches the place while <path> exists removes it (so exactly one process of a devnet, which
 shares one environment, takes it) and stops itself with SIGSTOP, every thread at once; the
-test resumes it with SIGCONT. A pause at a chosen line, which a SIGSTOP sent from outside
-can only hit by chance.
+test creates `<path>.continued`, then resumes it with SIGCONT. A pause at a chosen line,
+which a SIGSTOP sent from outside can only hit by chance.
+
+The signal goes to the calling thread (pthread_kill), which then stops before it returns from
+the call; sent to the process (os.kill) it is taken by the main thread, and the caller runs
+on until the group stop reaches it (measured here: every time, long enough to send an HTTP
+request). On top of that the caller goes on only once `<path>.continued` exists (at most
+RESUME_TIMEOUT_SECONDS): nothing after the failpoint runs before the test lets it.
 
 Places: `before-append` (ClusterMember.commit, after the local fence check passed and before
 the fenced etcd append is sent): a producer stopped there past its lease sends its append
@@ -17,11 +23,16 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
+import time
 
 log = logging.getLogger(__name__)
 
 ENV = "FEE_FAILPOINTS"
 SIGSTOP_IF = "sigstop-if:"
+CONTINUED_SUFFIX = ".continued"
+RESUME_TIMEOUT_SECONDS = 120.0
+RESUME_POLL_SECONDS = 0.01
 
 
 def _parse(spec: str) -> dict[str, str]:
@@ -49,5 +60,13 @@ def hit(name: str) -> None:
     except FileNotFoundError:
         return
     log.warning("failpoint %s: stopping this process (SIGSTOP) until SIGCONT", name)
-    os.kill(os.getpid(), signal.SIGSTOP)
+    signal.pthread_kill(threading.get_ident(), signal.SIGSTOP)
+    continued = path + CONTINUED_SUFFIX
+    deadline = time.monotonic() + RESUME_TIMEOUT_SECONDS
+    while not os.path.exists(continued):
+        if time.monotonic() > deadline:
+            log.warning("failpoint %s: no %s after %.0f s; going on", name, continued,
+                        RESUME_TIMEOUT_SECONDS)
+            break
+        time.sleep(RESUME_POLL_SECONDS)
     log.warning("failpoint %s: resumed", name)
