@@ -18,13 +18,13 @@ from eth_utils import ValidationError, keccak
 Node = Union[bytes, List]
 
 
-def _rlp(item) -> bytes:
+def fast_rlp(item) -> bytes:
     """RLP of bytes or nested lists of bytes (the general `rlp.encode` is much slower)."""
     if isinstance(item, bytes):
         if len(item) == 1 and item[0] < 0x80:
             return item
         return _length_prefix(len(item), 0x80) + item
-    payload = b"".join([_rlp(x) for x in item])
+    payload = b"".join([fast_rlp(x) for x in item])
     return _length_prefix(len(payload), 0xC0) + payload
 
 
@@ -53,13 +53,20 @@ def _hex_prefix(nibbles: str, leaf: bool) -> bytes:
 def ordered_trie_root_and_nodes(items: Sequence[bytes]) -> Tuple[bytes, Dict[bytes, bytes]]:
     """(root hash, {hash: node}) of the trie mapping rlp(i) -> items[i]; an empty item is
     no entry at all (HexaryTrie deletes a key set to b"")."""
-    pairs = sorted((_index_key(i).hex(), item) for i, item in enumerate(items) if item)
+    return sorted_trie_root_and_nodes({_index_key(i): item for i, item in enumerate(items) if item})
+
+
+def sorted_trie_root_and_nodes(items: Dict[bytes, bytes]) -> Tuple[bytes, Dict[bytes, bytes]]:
+    """(root hash, {hash: node}) of the hexary trie holding `items`, whose keys must be
+    prefix-free (rlp indexes, or hashed keys of one length); built bottom-up from the
+    sorted keys, each node encoded and hashed once."""
+    pairs = sorted((key.hex(), value) for key, value in items.items())
     if not pairs:
         return BLANK_ROOT_HASH, {}
     nodes: Dict[bytes, bytes] = {}
 
     def ref(node: Node) -> Node:
-        encoded = _rlp(node)
+        encoded = fast_rlp(node)
         if len(encoded) < 32:
             return node  # embedded in its parent, as HexaryTrie does
         digest = keccak(encoded)
@@ -90,7 +97,7 @@ def ordered_trie_root_and_nodes(items: Sequence[bytes]) -> Tuple[bytes, Dict[byt
             start = end
         return children
 
-    encoded = _rlp(build(0, len(pairs), 0))
+    encoded = fast_rlp(build(0, len(pairs), 0))
     root = keccak(encoded)
     nodes[root] = encoded
     return root, nodes
