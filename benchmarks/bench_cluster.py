@@ -308,7 +308,7 @@ def run(seconds: float, kills: int, resync_blocks: int, out: Path | None) -> dic
                "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         results["throughput"] = bench_throughput(Path(tmp), seconds)
-        results["model"] = model(results["throughput"])
+        results["model"] = model(results["throughput"], results["cpus"])
         results["failover"] = bench_failover(Path(tmp), kills)
         results["resync"] = bench_resync(Path(tmp), resync_blocks)
     if out is not None:

@@ -9,34 +9,42 @@ Work per transaction, from the CPU seconds every process spent per mined transac
   + importing every block (full re-execution: the producer's build cost again);
 - etcd members: cE (three, each applying every block).
 
-Three machines (one fee node and one etcd member each, clients elsewhere): every process has
-its own cores and a node is one Python interpreter (one core at most, GIL), so the busiest
-node bounds the throughput: cluster / single = c1 / max(cP, cF + cE / 3). The followers keep
-up (lag ≤ 1 block) while cF < cP.
+Each run's rate is the tighter of two limits: every process is one Python interpreter (one
+core at most, the GIL), and all the processes together share the machine's cores:
 
-This machine (2 cores shared by all of them and by the clients): if both runs kept the
-cores equally busy, throughput would be inversely proportional to the CPU spent per
-transaction in total: cluster / single = (c1 + clients) / (cP + 2 cF + cE + clients). The
-single node does not fill both cores (one interpreter, GIL) while the cluster's processes
-do, so the measured ratio lands above that; `cores_busy` of each run shows by how much.
+    rate = min(1 / max(CPU per tx of any one process), cores / Σ CPU per tx of all of them)
+
+Here (2 cores shared by the nodes, the etcd members and the clients) the single node is
+held by its one interpreter and the cluster by the two cores; on three machines (one fee node
+and one etcd member each, ≥ 2 cores, clients elsewhere) by the busiest process:
+cluster / single = c1 / max(cP, cF, one etcd member). The per-transaction CPU figures are
+measured in the same runs; the rates are predicted from them, not taken from the runs.
 """
 from __future__ import annotations
 
 
-def model(throughput: dict) -> dict:
+def _rate_per_ms(per_process_ms: dict, cores: int) -> float:
+    """Transactions per millisecond of CPU the run can do: the two limits above."""
+    return min(1 / max(per_process_ms.values()), cores / sum(per_process_ms.values()))
+
+
+def model(throughput: dict, cores: int = 2) -> dict:
     single = throughput["single"]["cpu_seconds_per_mined_tx_ms"]
     cluster = throughput["cluster"]["cpu_seconds_per_mined_tx_ms"]
     c1, clients_1 = single["node"], single["clients"]
     cp = cluster["producer"]
     cf = max(cluster["follower_a"], cluster["follower_b"])
-    ce = sum(ms for name, ms in cluster.items() if name.startswith("etcd_"))
-    total = cp + cluster["follower_a"] + cluster["follower_b"] + ce + cluster["clients"]
+    etcd = {name: ms for name, ms in cluster.items() if name.startswith("etcd_")}
+    single_here, cluster_here = _rate_per_ms(single, cores), _rate_per_ms(cluster, cores)
     return {
         "ms_per_tx": {"single_node": c1, "producer": cp, "follower_max": round(cf, 3),
-                      "etcd_all_members": round(ce, 3), "clients_single": clients_1,
-                      "clients_cluster": cluster["clients"]},
-        "predicted_ratio_this_machine": round((c1 + clients_1) / total, 3),
-        "predicted_ratio_three_machines": round(c1 / max(cp, cf + ce / 3), 3),
+                      "etcd_all_members": round(sum(etcd.values()), 3),
+                      "etcd_busiest_member": round(max(etcd.values()), 3),
+                      "clients_single": clients_1, "clients_cluster": cluster["clients"]},
+        "predicted_tx_per_s_this_machine": {"single": round(1000 * single_here),
+                                            "cluster": round(1000 * cluster_here)},
+        "predicted_ratio_this_machine": round(cluster_here / single_here, 3),
+        "predicted_ratio_three_machines": round(c1 / max(cp, cf, max(etcd.values())), 3),
         "measured_ratio_this_machine": throughput["cluster_over_single"],
         "cores_busy": {"single": throughput["single"]["cores_busy"],
                        "cluster": throughput["cluster"]["cores_busy"]},
@@ -66,13 +74,15 @@ def render(results: dict) -> str:
         "## Model (benchmarks/bench_cluster_model.py)", "",
         "CPU milliseconds per mined transaction: single node "
         f"{ms['single_node']}, producer {ms['producer']}, busiest follower {ms['follower_max']}, "
-        f"all etcd members {ms['etcd_all_members']}, clients {ms['clients_single']} / "
-        f"{ms['clients_cluster']}.", "",
+        f"all etcd members {ms['etcd_all_members']} (busiest {ms['etcd_busiest_member']}), clients "
+        f"{ms['clients_single']} / {ms['clients_cluster']}.", "",
         "| ratio cluster / single | value |", "|---|---|",
-        f"| predicted here (2 shared cores, both runs CPU-bound: total CPU per tx) | "
+        f"| predicted here (rate = min(1 / busiest process, 2 cores / all processes): "
+        f"{m['predicted_tx_per_s_this_machine']['single']} and "
+        f"{m['predicted_tx_per_s_this_machine']['cluster']} tx/s) | "
         f"{m['predicted_ratio_this_machine']} |",
         f"| measured here | {m['measured_ratio_this_machine']} |",
-        f"| predicted on three machines (busiest node bounds it) | "
+        f"| predicted on three machines (the busiest process bounds it) | "
         f"{m['predicted_ratio_three_machines']} |", "",
         f"Cores busy (CPU seconds of every process per second): single {m['cores_busy']['single']}, "
         f"cluster {m['cores_busy']['cluster']}.", "",
