@@ -25,3 +25,15 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+ETCD_FIXTURES = {"etcd_devnet", "fresh_devnet"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests on real etcd members are end-to-end suites: slow (the fast loop skips them)."""
+    import pytest
+
+    for item in items:
+        if ETCD_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

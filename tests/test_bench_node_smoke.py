@@ -6,12 +6,15 @@ node's own blocks, and the table renders.
 """
 import sys
 
+import pytest
+
 from .support.chain import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import bench_node  # noqa: E402
 
+@pytest.mark.slow
 
 def test_node_benchmark_runs_and_renders():
     results = bench_node.run(seconds=1.0, clients=2, rows=[("automine", 1), ("block-time-1", 5)], out=None)

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -356,5 +357,6 @@ MODEL_SETTINGS = settings(
 for _machine in (FeeChainMachine, UpfrontChainMachine, InitialReleaseChainMachine):
     _machine.TestCase.settings = MODEL_SETTINGS
 test_fee_chain_matches_reference_model = FeeChainMachine.TestCase
-test_upfront_chain_matches_reference_model = UpfrontChainMachine.TestCase
-test_initial_release_chain_matches_reference_model = InitialReleaseChainMachine.TestCase
+# The variants run in CI and the large run; the fast loop keeps the base machine.
+test_upfront_chain_matches_reference_model = pytest.mark.slow(UpfrontChainMachine.TestCase)
+test_initial_release_chain_matches_reference_model = pytest.mark.slow(InitialReleaseChainMachine.TestCase)

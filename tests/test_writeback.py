@@ -215,6 +215,7 @@ def run_lockstep(seed, blocks=8):
     return stats
 
 
+@pytest.mark.slow
 @settings(max_examples=max(settings.default.max_examples // 4, 1))  # each example: ~2 s
 @given(st.integers(0, 2**32 - 1))
 def test_write_back_builds_the_oracles_blocks(seed):
