@@ -33,7 +33,6 @@ from .layout import (
     unpack_totals,
 )
 from .lots import (
-    InsufficientCredit,
     Lot,
     ReleasePolicy,
     Status,
@@ -325,6 +324,3 @@ def charge_logs(vault: Address, payer: Address, charge: Charge, gas_used: int) -
         )
     return tuple(logs)
 
-
-__all__ = ["InsufficientCredit", "FeeAccount", "Charge", "load_account", "plan_charge",
-           "write_account", "charge_account", "pay_out_fees", "charge_logs", "reader"]
