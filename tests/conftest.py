@@ -27,7 +27,7 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-ETCD_FIXTURES = {"etcd_devnet", "fresh_devnet"}
+ETCD_FIXTURES = {"etcd_devnet", "fresh_devnet", "tls_etcd"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -21,6 +21,7 @@ import run_all  # noqa: E402
 from fee_plugin.query import read_stored_account  # noqa: E402
 from fee_plugin.vault import load_account  # noqa: E402
 
+@pytest.mark.slow
 
 def test_every_benchmark_runs_on_a_tiny_workload_and_renders():
     in_process = tuple(name for name in run_all.BENCHMARKS if name != "node")  # node: test_bench_node_smoke

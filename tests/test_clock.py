@@ -1,4 +1,5 @@
 """The producer's clock rule: no block is ever stamped ahead of the producer's wall clock."""
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +31,7 @@ def test_no_block_while_the_clock_is_behind_the_head():
     assert node.produce().header.timestamp == head.timestamp + 1
 
 
+@pytest.mark.slow
 @settings(max_examples=25)
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 40), st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0, 2.5, 60.0])),
                 min_size=5, max_size=60))

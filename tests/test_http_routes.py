@@ -193,6 +193,7 @@ def test_console_answers_cors_like_the_rpc(served):
 
 # -- the flags, on `fee-node run` ----------------------------------------------------------
 
+@pytest.mark.slow
 
 def test_fee_node_run_metrics_port():
     node = NodeProcess(EXAMPLE_GENESIS, extra=["--metrics-port", "0"])
@@ -210,6 +211,7 @@ def test_fee_node_run_metrics_port():
     finally:
         assert node.stop() == 0
 
+@pytest.mark.slow
 
 def test_fee_node_run_no_console():
     node = NodeProcess(EXAMPLE_GENESIS, extra=["--no-console"])
@@ -222,6 +224,7 @@ def test_fee_node_run_no_console():
     finally:
         assert node.stop() == 0
 
+@pytest.mark.slow
 
 def test_fee_node_run_vhost_and_cors_flags_cover_the_console():
     node = NodeProcess(EXAMPLE_GENESIS, extra=["--http-vhosts", "node.example",

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from eth_hash.backends import pycryptodome, pysha3
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ import fee_plugin  # noqa: F401  (chooses the backend)
 def test_both_backends_compute_the_same_keccak(data):
     assert pysha3.backend.keccak256(data) == pycryptodome.backend.keccak256(data)
 
+@pytest.mark.slow
 
 def test_fee_plugin_selects_pysha3_unless_told_otherwise():
     code = ("import fee_plugin; from eth_hash.auto import keccak; keccak(b''); "

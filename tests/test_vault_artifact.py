@@ -8,6 +8,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from fee_plugin import layout
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,6 +36,7 @@ def _documented_slots() -> dict:
     rows = re.findall(r"^\|\s*(\d+)\s*\|\s*`(\w+)`\s*\|", table, flags=re.MULTILINE)
     return {name: int(slot) for slot, name in rows}
 
+@pytest.mark.slow
 
 def test_committed_artifact_matches_a_fresh_compile():
     build = _build_module()
