@@ -22,6 +22,7 @@ from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.prague import PragueVM
 from eth_utils import ValidationError
 
+from .block_copies import HeaderUpdatesMixin, shared_fields_block_class
 from .block_tries import BlockTriesMixin
 from .executor import FEE_LOGS_ATTRIBUTE, FeeExecutorMixin
 from .genesis import Genesis
@@ -142,8 +143,9 @@ def _fee_vm_class(genesis: Genesis, fork: str, write_back: bool) -> Type[Virtual
     base_fee = genesis.base_fee_per_gas if fixed else None
     return type(
         f"{name}VM",
-        (FeeVMMixin, BlockTriesMixin, stock_vm),
+        (FeeVMMixin, HeaderUpdatesMixin, BlockTriesMixin, stock_vm),
         {
+            "block_class": shared_fields_block_class(stock_vm.block_class),
             "_state_class": state,
             "fixed_gas_limit": gas_limit,
             "fixed_base_fee_per_gas": base_fee,
