@@ -243,3 +243,15 @@ def test_fee_node_run_vhost_and_cors_flags_cover_the_console():
             assert headers.get("Access-Control-Allow-Origin") is None, path
     finally:
         assert node.stop() == 0
+
+
+def test_host_rules_answer_per_rule_set_and_per_host():
+    """The host check is memoised by (host, vhosts): one rule set's answer never leaks into
+    another's, and an IP literal always passes, as in geth."""
+    only_a, only_b = AccessRules(vhosts=("node-a.example",)), AccessRules(vhosts=("node-b.example",))
+    for _ in range(2):  # the second round answers from the memo
+        assert only_a.host_allowed("node-a.example:8545") and not only_b.host_allowed("node-a.example:8545")
+        assert only_b.host_allowed("NODE-B.example") and not only_a.host_allowed("node-b.example")
+        assert only_a.host_allowed("127.0.0.1:8545") and only_b.host_allowed("[::1]:8545")
+        assert not only_a.host_allowed("evil.example")
+    assert AccessRules(vhosts=("*",)).host_allowed("evil.example")
