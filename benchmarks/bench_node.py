@@ -93,11 +93,48 @@ class RawRpc:
         self.buffer += chunk
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    """Resident memory (KiB): VmRSS in all, RssAnon the process's own (heap, Python objects,
+    LevelDB's caches), RssFile file pages mapped in (libraries, LevelDB's mmapped tables)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # exited meanwhile
+        return 0
+    for line in status.splitlines():
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
+
+
+def process_tree(pid: int) -> List[int]:
+    """`pid` and its descendants (the builder process of `--builder process`)."""
+    pids, i = [pid], 0
+    while i < len(pids):
+        for task in Path(f"/proc/{pids[i]}/task").glob("*"):
+            try:
+                pids += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+        i += 1
+    return pids
+
+
+def memory_mib(pid: int) -> dict:
+    """The node's memory, its builder process included."""
+    pids = process_tree(pid)
+    return {key: round(sum(rss_kib(p, field) for p in pids) / 1024, 1)
+            for key, field in (("rss", "VmRSS"), ("anon", "RssAnon"), ("file", "RssFile"))}
+
+
+def drift_mib_per_min(samples: List[dict], key: str, minutes: float = 5.0) -> Optional[float]:
+    """Least-squares slope of the last `minutes` of 10 s samples (None if too few)."""
+    tail = samples[-int(minutes * 6):]
+    if len(tail) < 6:
+        return None
+    xs = [i / 6 for i in range(len(tail))]
+    mx, my = sum(xs) / len(xs), sum(s[key] for s in tail) / len(tail)
+    slope = sum((x - mx) * (s[key] - my) for x, s in zip(xs, tail)) / sum((x - mx) ** 2 for x in xs)
+    return round(slope, 2)
 
 
 def cpu_ticks() -> tuple:
@@ -175,8 +212,8 @@ class Watcher(threading.Thread):
 
 
 def run_row(genesis, genesis_path: Path, datadir: Path, mode: str, batch: int, seconds: float,
-            clients: int) -> dict:
-    extra = ["--block-time", "1"] if mode == "block-time-1" else []
+            clients: int, builder: str = "thread") -> dict:
+    extra = (["--block-time", "1"] if mode == "block-time-1" else []) + ["--builder", builder]
     process, url = start_node(genesis_path, datadir, extra)
     try:
         fund(genesis, url)
@@ -189,7 +226,7 @@ def run_row(genesis, genesis_path: Path, datadir: Path, mode: str, batch: int, s
         for key in keys_:
             nonce = int(rpc.one("eth_getTransactionCount", key.public_key.to_checksum_address(), "pending"), 16)
             raws[key] = sign_transfers(genesis, key, nonce, budget)
-        rss_start = rss_kib(process.pid)
+        memory_start = memory_mib(process.pid)
         watcher = Watcher(url)
         sent: Dict[str, float] = {}
         counts = {"accepted": 0, "refused": 0, "ran_out": 0}
@@ -237,7 +274,7 @@ def run_row(genesis, genesis_path: Path, datadir: Path, mode: str, batch: int, s
             t.start()
         rss_samples = []
         while not stop.wait(min(10.0, seconds)):
-            rss_samples.append(round(rss_kib(process.pid) / 1024, 1))
+            rss_samples.append(memory_mib(process.pid))
             if time.time() - started >= seconds:
                 break
         stop.set()
@@ -250,7 +287,7 @@ def run_row(genesis, genesis_path: Path, datadir: Path, mode: str, batch: int, s
             time.sleep(0.1)
         watcher.stop.set()
         watcher.join(10)
-        rss_end = rss_kib(process.pid)
+        memory_end = memory_mib(process.pid)
     finally:
         process.terminate()
         process.wait(60)
@@ -264,7 +301,7 @@ def run_row(genesis, genesis_path: Path, datadir: Path, mode: str, batch: int, s
     ahead = [b["timestamp"] - b["seen"] for b in watcher.blocks]
     duration = ended - started
     return {
-        "mode": mode, "batch": batch, "clients": clients, "seconds": round(duration, 2),
+        "mode": mode, "batch": batch, "builder": builder, "clients": clients, "seconds": round(duration, 2),
         "accepted_tx_per_s": round(counts["accepted"] / duration, 1),
         "refused": counts["refused"],
         "clients_out_of_transactions": counts["ran_out"],
@@ -273,8 +310,10 @@ def run_row(genesis, genesis_path: Path, datadir: Path, mode: str, batch: int, s
         "receipt_p50_s": round(statistics.median(latencies), 3) if latencies else None,
         "receipt_p99_s": round(sorted(latencies)[int(len(latencies) * 0.99)], 3) if latencies else None,
         "max_block_ahead_of_wall_s": round(max(ahead), 3) if ahead else None,
-        "rss_start_mib": round(rss_start / 1024, 1), "rss_end_mib": round(rss_end / 1024, 1),
+        "rss_start_mib": memory_start["rss"], "rss_end_mib": memory_end["rss"],
+        "rss_anon_start_mib": memory_start["anon"], "rss_anon_end_mib": memory_end["anon"],
         "rss_every_10s_mib": rss_samples,
+        "drift_last_5_min_mib_per_min": {key: drift_mib_per_min(rss_samples, key) for key in ("rss", "anon", "file")},
         "cpu_steal_percent": round(100 * (steal_end[0] - steal_start[0]) / max(1, steal_end[1] - steal_start[1]), 1),
         "rpc_latency_under_load_ms": _latency_summary(watcher.latencies),
         "unmined_after_drain": len(set(sent) - _mined(watcher)),
@@ -317,15 +356,21 @@ def engine_rate(genesis, datadir: Path) -> dict:
             "tx_per_s": round(txs / seconds, 1) if seconds else None}
 
 
+# Each mode and batch size with the builder in a thread of the node and in its own process,
+# side by side in one run.
+DEFAULT_ROWS = [(mode, batch, builder) for mode in ("automine", "block-time-1") for batch in (1, 20)
+                for builder in ("thread", "process")]
+
+
 def run(seconds: float = 30.0, clients: int = 8, rows=None, out: Optional[Path] = RESULTS) -> dict:
     genesis = load_genesis(GENESIS)
-    rows = rows or [("automine", 1), ("automine", 20), ("block-time-1", 1), ("block-time-1", 20)]
+    rows = rows or DEFAULT_ROWS
     results = {"command": " ".join(["python", "benchmarks/bench_node.py", "--seconds", f"{seconds:g}"]),
                "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for n, (mode, batch) in enumerate(rows):
+        for n, (mode, batch, builder) in enumerate(rows):
             datadir = Path(tmp) / f"row{n}"
-            row = run_row(genesis, GENESIS, datadir, mode, batch, seconds, clients)
+            row = run_row(genesis, GENESIS, datadir, mode, batch, seconds, clients, builder)
             row["engine"] = engine_rate(genesis, datadir)
             rate = row["engine"]["tx_per_s"]
             row["node_over_engine"] = round(row["mined_tx_per_s"] / rate, 3) if rate else None
@@ -340,15 +385,15 @@ def run(seconds: float = 30.0, clients: int = 8, rows=None, out: Optional[Path] 
 
 def render(results: dict) -> str:
     lines = ["# Node benchmark", "", f"Command: `{results['command']}` ({results['started_utc']})", "",
-             "| mode | batch | accepted tx/s | mined tx/s | engine tx/s | node/engine | p50 / p99 to block (s) "
-             "| max block ahead of wall (s) | RSS start → end (MiB) | refused | eth_blockNumber p50 / p99 under load (ms) "
+             "| mode | batch | builder | accepted tx/s | mined tx/s | engine tx/s | node/engine | p50 / p99 to block (s) "
+             "| max block ahead of wall (s) | RSS start → end (MiB; anonymous) | refused | eth_blockNumber p50 / p99 under load (ms) "
              "| CPU steal % |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["rows"]:
-        lines.append(f"| {r['mode']} | {r['batch']} | {r['accepted_tx_per_s']} | {r['mined_tx_per_s']} | "
+        lines.append(f"| {r['mode']} | {r['batch']} | {r.get('builder', 'thread')} | {r['accepted_tx_per_s']} | {r['mined_tx_per_s']} | "
                      f"{r['engine']['tx_per_s']} | {r['node_over_engine']} | {r['receipt_p50_s']} / "
                      f"{r['receipt_p99_s']} | {r['max_block_ahead_of_wall_s']} | {r['rss_start_mib']} → "
-                     f"{r['rss_end_mib']} | {r['refused']} | {r['rpc_latency_under_load_ms'].get('p50')} / "
+                     f"{r['rss_end_mib']} ({r.get('rss_anon_start_mib', '—')} → {r.get('rss_anon_end_mib', '—')}) | {r['refused']} | {r['rpc_latency_under_load_ms'].get('p50')} / "
                      f"{r['rpc_latency_under_load_ms'].get('p99')} | {r.get('cpu_steal_percent', '—')} |")
     return "\n".join(lines) + "\n"
 
@@ -360,12 +405,15 @@ if __name__ == "__main__":
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--rss-run", type=float, metavar="SECONDS",
                         help="one long default-mode row sampling RSS every 10 s (written to node_rss.json)")
+    parser.add_argument("--builder", choices=["process", "thread"], default="process",
+                        help="the --rss-run row's builder")
     args = parser.parse_args()
     if args.rss_run:
         genesis = load_genesis(GENESIS)
         with tempfile.TemporaryDirectory() as tmp:
-            row = run_row(genesis, GENESIS, Path(tmp) / "rss", "automine", 1, args.rss_run, args.clients)
-        row["command"] = f"python benchmarks/bench_node.py --rss-run {args.rss_run:g}"
+            row = run_row(genesis, GENESIS, Path(tmp) / "rss", "automine", 1, args.rss_run, args.clients,
+                          args.builder)
+        row["command"] = f"python benchmarks/bench_node.py --rss-run {args.rss_run:g} --builder {args.builder}"
         (args.out / "node_rss.json").write_text(json.dumps(row, indent=2) + "\n")
         print(json.dumps(row, indent=2))
     else:

@@ -98,10 +98,10 @@ def oracle_genesis(**fee):
 class Scenario:
     """Drives a node block by block from a seeded generator of varied transactions."""
 
-    def __init__(self, genesis, seed):
+    def __init__(self, genesis, seed, **node_kwargs):
         self.rng = random.Random(seed)
         self.clock = ManualClock(GENESIS_TIME + 10)
-        self.node = Node(genesis, clock=self.clock)
+        self.node = Node(genesis, clock=self.clock, **node_kwargs)
         self.built = []
         self.node.listeners.append(self.built.append)
         self.sent = {}  # hash -> tx
@@ -244,8 +244,9 @@ def replay_per_transaction(oracle, built, sent):
     return receipts
 
 
-def run(genesis, seed=11, blocks=BLOCKS):
-    scenario = Scenario(genesis, seed)
+def run(genesis, seed=11, blocks=BLOCKS, **node_kwargs):
+    """Drive a node through `blocks` blocks against the oracle; (stats, the blocks built)."""
+    scenario = Scenario(genesis, seed, **node_kwargs)
     oracle = build_chain(genesis)
     assert not type(oracle.get_vm()).__name__.endswith("WriteBackVM")
     assert type(scenario.node.builder.chain.get_vm()).__name__.endswith("WriteBackVM")
@@ -268,7 +269,8 @@ def run(genesis, seed=11, blocks=BLOCKS):
         importer.import_block(node_chain.get_canonical_block_by_number(number))
     same(importer.get_canonical_head(), node_chain.get_canonical_head(), "imported head")
     stats["rejected"] = scenario.rejected
-    return stats
+    scenario.node.close()
+    return stats, scenario.built
 
 
 GENESES = {
@@ -287,7 +289,7 @@ def test_node_builder_builds_the_per_transaction_designs_blocks(fee, monkeypatch
         return charge(self, *args)
 
     monkeypatch.setattr(writeback_module.FeeRecordCache, "charge", counting_charge)
-    stats = run(oracle_genesis(**GENESES[fee]))
+    stats, _ = run(oracle_genesis(**GENESES[fee]))
     invalid = stats.pop("invalid")
     assert stats["lots"] >= 40 and stats["native"] >= 30, stats
     assert stats["created"] >= 3 and stats["reverted"] >= 5 and stats["vault"] >= 20 and stats["code"] >= 5, stats

@@ -1,6 +1,8 @@
 """Nothing accepted is lost: SIGKILL a `fee-node run --datadir` with transactions whose
 hashes were returned but not yet mined; after a restart every one of them is mined, once."""
+import os
 import random
+import signal
 import threading
 
 import pytest
@@ -96,5 +98,46 @@ def test_kills_under_load_lose_no_accepted_transaction(genesis, tmp_path):
             assert node.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT).status == 1
         mined = _mined_hashes(node.w3)
         assert len(mined) == len(set(mined)) and set(accepted) <= set(mined)
+    finally:
+        assert node.stop() == 0
+
+
+def _children(pid):
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            found += [int(c) for c in f.read().split()]
+    return found
+
+
+def test_a_killed_builder_process_is_replaced_and_every_transaction_mined(genesis, tmp_path):
+    """`fee-node run` builds in a child process by default: SIGKILL it twice while clients
+    send; the node starts a new one and mines every accepted transaction once."""
+    node = NodeProcess(genesis, tmp_path / "data")
+    try:
+        accepted, killed = [], []
+        for round_ in range(3):
+            for account in SENDERS:
+                nonce = node.w3.eth.get_transaction_count(account.address, "pending")
+                for n in range(nonce, nonce + 5):
+                    accepted.append(node.w3.eth.send_raw_transaction(_signed(account, n)).to_0x_hex())
+            if round_ < 2:
+                # a block after the last kill: the dead child was reaped, a new one built it
+                node.w3.eth.wait_for_transaction_receipt(accepted[-1], timeout=RECEIPT_TIMEOUT)
+                (child,) = _children(node.pid)
+                assert child not in killed
+                os.kill(child, signal.SIGKILL)
+                killed.append(child)
+                for account in SENDERS:  # sent while no builder process is alive
+                    nonce = node.w3.eth.get_transaction_count(account.address, "pending")
+                    accepted.append(node.w3.eth.send_raw_transaction(_signed(account, nonce)).to_0x_hex())
+        for tx_hash in accepted:
+            assert node.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT).status == 1
+        mined = _mined_hashes(node.w3)
+        assert len(mined) == len(set(mined)) and set(accepted) <= set(mined)
+        assert len(_children(node.pid)) == 1 and not set(_children(node.pid)) & set(killed)
+        noticed = [line for line in node.lines if "builder process exited" in line
+                   or "the builder process failed" in line]
+        assert len(noticed) == 2, node.lines
     finally:
         assert node.stop() == 0

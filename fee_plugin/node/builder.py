@@ -70,6 +70,9 @@ class BlockBuilder:
         self.chain = build_chain(genesis, db, write_back=True)
         self.max_block_bytes = max_block_bytes
 
+    def close(self) -> None:
+        """Nothing to release here (the process builder stops its child)."""
+
     def head(self) -> BlockHeaderAPI:
         return self.chain.get_canonical_head()
 

@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Optional
 
 import plyvel
 from eth.abc import AtomicWriteBatchAPI
@@ -110,6 +111,10 @@ class LevelDB(BaseAtomicDB):
 
     logger = logging.getLogger("fee_plugin.leveldb.LevelDB")
 
+    # Called with (puts, deletes) after each committed write, from the writing thread: the
+    # block builder's own process mirrors the database through it (builder_process.py).
+    on_write: Optional[Callable[[list, list], None]] = None
+
     def __init__(self, path: str | Path, create_if_missing: bool = True) -> None:
         self.path = Path(path)
         self._db = plyvel.DB(str(self.path), create_if_missing=create_if_missing)
@@ -141,12 +146,17 @@ class LevelDB(BaseAtomicDB):
             raise KeyError(key)
         return value
 
+    def committed(self, key: bytes) -> Optional[bytes]:
+        """The value on disk (never the open block's), or None: the builder process's reads."""
+        return self._db.get(key)
+
     def __setitem__(self, key: bytes, value: bytes) -> None:
         key, value = _as_bytes(key, "key"), _as_bytes(value, "value")
         if self._in_block():
             self._block[key] = value
         else:
             self._db.put(key, value, sync=True)
+            self._written([(key, value)], [])
 
     def __delitem__(self, key: bytes) -> None:
         """Delete `key`; KeyError if it is missing, like py-evm's MemoryDB and AtomicDB."""
@@ -156,6 +166,7 @@ class LevelDB(BaseAtomicDB):
             del self._block[key]
         else:
             self._db.delete(key, sync=True)
+            self._written([], [key])
 
     def _exists(self, key: bytes) -> bool:
         try:
@@ -207,12 +218,24 @@ class LevelDB(BaseAtomicDB):
         if self._in_block():
             diff.apply_to(self._block, apply_deletes=True)
             return
+        deletes = [_as_bytes(key, "key") for key in diff.deleted_keys()]
+        puts = [(_as_bytes(key, "key"), _as_bytes(value, "value")) for key, value in diff.pending_items()]
+        self.write_items(puts, deletes)
+        self._written(puts, deletes)
+
+    def write_items(self, puts: list, deletes: list) -> None:
+        """Write (key, value) pairs and deletions as one synced LevelDB batch (exact bytes);
+        `on_write` is not told (the caller knows what it wrote)."""
         # transaction=True: an error while filling the batch writes none of it.
         with self._db.write_batch(transaction=True, sync=True) as write_batch:
-            for key in diff.deleted_keys():
-                write_batch.delete(_as_bytes(key, "key"))
-            for key, value in diff.pending_items():
-                write_batch.put(_as_bytes(key, "key"), _as_bytes(value, "value"))
+            for key in deletes:
+                write_batch.delete(key)
+            for key, value in puts:
+                write_batch.put(key, value)
+
+    def _written(self, puts: list, deletes: list) -> None:
+        if self.on_write is not None:
+            self.on_write(puts, deletes)
 
     # -- lifetime ----------------------------------------------------------------------
 

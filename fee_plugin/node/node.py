@@ -8,7 +8,7 @@ block overlay is private to the producer's thread.
 import logging
 import threading
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Type
 
 from eth.abc import AtomicDatabaseAPI, BlockAPI, SignedTransactionAPI
 
@@ -48,13 +48,14 @@ class Node:
         journal_path: Optional[Path] = None,
         max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES,
         automine_delay: float = AUTOMINE_DELAY_SECONDS,
+        builder_class: Type[BlockBuilder] = BlockBuilder,
     ) -> None:
         self.genesis = genesis
         self.db = MemoryDB() if db is None else db
         self.clock = SystemClock() if clock is None else clock
         self.block_time = block_time  # None: automine (seal when there is work)
         self.automine_delay = automine_delay
-        self.builder = BlockBuilder(genesis, self.db, max_block_bytes)
+        self.builder = builder_class(genesis, self.db, max_block_bytes)
         self.chain = build_chain(genesis, self.db)  # reads: the per-transaction design
         self._tx_builder = self.chain.get_vm_class_for_block_number(0).get_transaction_builder()
         self.journal = TxJournal(journal_path) if journal_path is not None else None
@@ -204,6 +205,7 @@ class Node:
 
     def close(self) -> None:
         with self._produce_lock:
+            self.builder.close()
             if self.journal is not None:
                 self.journal.close()
             close = getattr(self.db, "close", None)

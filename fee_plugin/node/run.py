@@ -103,6 +103,8 @@ def http_servers(api, metrics, host: str, port: int, *, access, ws_port: Optiona
               help="pending transactions in total")
 @click.option("--max-block-bytes", default=1_000_000, show_default=True, type=click.IntRange(10_000),
               help="byte cap of a block's transactions")
+@click.option("--builder", type=click.Choice(["process", "thread"]), default="process", show_default=True,
+              help="build blocks in a process of their own (RPC keeps its core) or in a thread")
 @click.option("--metrics-port", type=click.IntRange(0, 65535),
               help="serve /metrics on this port too [default: only on --port]")
 @click.option("--no-console", is_flag=True, help="do not serve the read-only console at /console")
@@ -112,7 +114,7 @@ def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, por
         ws_port: Optional[int], http_corsdomain: str, http_vhosts: str, ws_origins: str,
         block_time: Optional[float], automine_delay: float, rpc_gas_cap: int, rpc_evm_timeout: float,
         rpc_call_workers: int, txpool_account_slots: int, txpool_global_slots: int,
-        max_block_bytes: int, metrics_port: Optional[int], no_console: bool, verbose: bool,
+        max_block_bytes: int, builder: str, metrics_port: Optional[int], no_console: bool, verbose: bool,
         **cluster_flags) -> None:
     """Start a node with JSON-RPC over HTTP (with --etcd: as one node of a cluster)."""
     from ..chain import GenesisMismatchError
@@ -132,6 +134,9 @@ def run(genesis_path: str, datadir: Optional[Path], memory: bool, host: str, por
     db = open_db(datadir) if datadir is not None else None
     pool_config = PoolConfig(account_slots=txpool_account_slots, global_slots=txpool_global_slots)
     node_kwargs = {"cluster": cluster} if cluster is not None else {}
+    if builder == "process":
+        from .builder_process import ProcessBlockBuilder
+        node_kwargs["builder_class"] = ProcessBlockBuilder
     try:
         node = (Node if cluster is None else ClusterNode)(
             genesis, db, block_time=block_time, pool_config=pool_config,
