@@ -5,7 +5,8 @@ and the per-transaction design's replay (test_builder_oracle) must accept them. 
 ways a second process can go wrong: it dies between blocks, in the middle of a block, or
 after sending a block the node then writes; the commit hook refuses a block; the node
 writes blocks the child did not build (imports). Each time the next blocks must be exactly
-the thread builder's and no accepted transaction may be lost.
+the thread builder's and no accepted transaction may be lost. (Each test starts a child
+interpreter, ~1 s: two stay in the fast loop.)
 """
 import os
 import signal
@@ -24,6 +25,7 @@ from .test_builder_oracle import GENESES, oracle_genesis, run
 SENDERS = USER_KEYS[:4]
 
 
+@pytest.mark.slow
 def test_the_process_builder_builds_the_thread_builders_blocks():
     genesis = oracle_genesis(**GENESES["upfront"])
     stats, by_process = run(genesis, builder_class=ProcessBlockBuilder)  # replayed by the oracle
@@ -128,6 +130,7 @@ def test_a_child_killed_mid_block_writes_nothing_and_loses_nothing(twins, monkey
     twins.produce()
 
 
+@pytest.mark.slow
 def test_a_child_killed_after_sending_its_block_loses_only_its_cache(twins):
     twins.transfers(2)
 
@@ -143,6 +146,7 @@ def test_a_child_killed_after_sending_its_block_loses_only_its_cache(twins):
     assert twins.process.builder.restarts == 1
 
 
+@pytest.mark.slow
 def test_a_refused_block_leaves_the_childs_cache_as_the_disk(twins):
     twins.transfers(2)
     twins.produce()
@@ -160,6 +164,7 @@ def test_a_refused_block_leaves_the_childs_cache_as_the_disk(twins):
     assert twins.process.builder.restarts == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("forget_limit", [builder_process.FORGET_KEYS_MAX, 1])
 def test_blocks_written_by_the_node_reach_the_childs_cache(twins, monkeypatch, forget_limit):
     """The child built blocks 1-2 (its cache holds their state); blocks 3-4 are imported
@@ -182,12 +187,14 @@ def test_blocks_written_by_the_node_reach_the_childs_cache(twins, monkeypatch, f
     assert twins.process.builder.restarts == 0
 
 
+@pytest.mark.slow
 def test_close_stops_the_child(twins):
     child = twins.child()
     twins.process.close()
     assert child.wait(10) == 0  # it stopped when asked, not killed
 
 
+@pytest.mark.slow
 def test_negative_control_a_child_that_missed_an_import_refuses_to_build(twins, monkeypatch):
     """Without the forgotten keys the child's cached head is stale: it must say so (and drop
     its cache) instead of building on the wrong parent."""
