@@ -31,7 +31,7 @@ import rlp
 from eth_keys import keys
 
 from fee_plugin import build_chain, load_genesis
-from proc_stats import cpu_ticks, drift_mib_per_min, memory_mib
+from proc_stats import cpu_ticks, drift_mib_per_min, mapped_files, memory_mib
 from fee_plugin.artifact import vault_function
 from fee_plugin.node.leveldb import LevelDB, MemoryDB
 
@@ -239,6 +239,7 @@ def run_row(genesis, genesis_path: Path, datadir: Path, mode: str, batch: int, s
         watcher.stop.set()
         watcher.join(10)
         memory_end = memory_mib(process.pid)
+        mapped_tables = mapped_files(process.pid)
     finally:
         process.terminate()
         process.wait(60)
@@ -262,6 +263,7 @@ def run_row(genesis, genesis_path: Path, datadir: Path, mode: str, batch: int, s
         "receipt_p99_s": round(sorted(latencies)[int(len(latencies) * 0.99)], 3) if latencies else None,
         "max_block_ahead_of_wall_s": round(max(ahead), 3) if ahead else None,
         "rss_start_mib": memory_start["rss"], "rss_end_mib": memory_end["rss"],
+        "leveldb_tables_mapped_at_end": mapped_tables,
         "rss_anon_start_mib": memory_start["anon"], "rss_anon_end_mib": memory_end["anon"],
         "rss_every_10s_mib": rss_samples,
         "drift_last_5_min_mib_per_min": {key: drift_mib_per_min(rss_samples, key) for key in ("rss", "anon", "file")},

@@ -51,3 +51,13 @@ def cpu_ticks() -> tuple:
     """(steal, total) jiffies of all CPUs (/proc/stat): how much the hypervisor took."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     return fields[7], sum(fields)
+
+
+def mapped_files(pid: int, suffix: str = ".ldb") -> int:
+    """How many distinct files ending in `suffix` the process has memory-mapped (LevelDB's
+    open tables)."""
+    try:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return 0
+    return len({line.split()[-1] for line in maps.splitlines() if line.endswith(suffix)})

@@ -56,7 +56,7 @@ MODES = {
         "import": dict(rounds=1, shapes={4: (2, 2)}),
         "attribution": dict(rounds=1, senders=6, repeat=(3, 2), distinct=6, lot_counts=(1, 3),
                             lot_senders=4),
-        "node": dict(seconds=1.0, clients=2, rows=[("automine", 1)], out=None),  # own smoke test
+        "node": dict(seconds=1.0, clients=2, rows=[("automine", 1, "process")], out=None),  # own smoke test
     },
 }
 

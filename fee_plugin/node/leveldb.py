@@ -101,6 +101,15 @@ class LevelDBWriteBatch(AtomicDBWriteBatch):
         self._write_target_db._write_diff(self._diff())
 
 
+# LevelDB memory-maps every table file it keeps open (up to 1,000 by default), and the pages
+# reads touch stay in the process's RSS (file-backed) as the database grows: measured here,
+# +9 MiB a minute under load while the anonymous heap stayed flat. 74 is the fewest open
+# files LevelDB accepts (it clips smaller values): 64 tables of 2 MiB, so at most 128 MiB
+# mapped; a table read after being closed is reopened (index and filter from the page cache).
+# With it, a 10-minute run's file-backed RSS grew 0.23 MiB a minute over its last 5 minutes.
+MAX_OPEN_FILES = 74
+
+
 class LevelDB(BaseAtomicDB):
     """A plyvel database as a py-evm `BaseAtomicDB`.
 
@@ -115,9 +124,11 @@ class LevelDB(BaseAtomicDB):
     # block builder's own process mirrors the database through it (builder_process.py).
     on_write: Optional[Callable[[list, list], None]] = None
 
-    def __init__(self, path: str | Path, create_if_missing: bool = True) -> None:
+    def __init__(self, path: str | Path, create_if_missing: bool = True,
+                 max_open_files: int = MAX_OPEN_FILES) -> None:
         self.path = Path(path)
-        self._db = plyvel.DB(str(self.path), create_if_missing=create_if_missing)
+        self._db = plyvel.DB(str(self.path), create_if_missing=create_if_missing,
+                             max_open_files=max_open_files)
         # The open block's pending writes and deletes; None when no block_batch is open.
         # Only the thread that opened it sees it: readers on other threads (RPC) keep
         # reading the last committed block, never a half-built or refused one.
