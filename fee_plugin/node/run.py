@@ -104,7 +104,7 @@ def http_servers(api, metrics, host: str, port: int, *, access, ws_port: Optiona
 @click.option("--max-block-bytes", default=1_000_000, show_default=True, type=click.IntRange(10_000),
               help="byte cap of a block's transactions")
 @click.option("--builder", type=click.Choice(["process", "thread"]), default="process", show_default=True,
-              help="build blocks in a process of their own (RPC keeps its core) or in a thread")
+              help="build blocks in a process of their own (off the RPC's interpreter) or in a thread")
 @click.option("--metrics-port", type=click.IntRange(0, 65535),
               help="serve /metrics on this port too [default: only on --port]")
 @click.option("--no-console", is_flag=True, help="do not serve the read-only console at /console")
