@@ -181,14 +181,13 @@ class ProcessBlockBuilder(BlockBuilder):
 
     def _built(self, reply: dict, by_hash: dict, seconds: float) -> BuiltBlock:
         """The block object from the child's header and the pool's own transactions (their
-        senders already recovered), and the receipts from their encodings."""
+        senders already recovered), and the child's receipts."""
         vm_class = self.chain.get_vm_class_for_block_number(self.head().block_number + 1)
         block_class = vm_class.get_block_class()
         meta = block_class._meta  # pyrlp's field table: the block's header sedes
         header = rlp.decode(reply["header"], sedes=meta.sedes[meta.field_names.index("header")])
         block = block_class(header, [by_hash[tx_hash] for tx_hash in reply["hashes"]], [], [])
-        receipt_builder = vm_class.get_receipt_builder()
-        receipts = tuple(receipt_builder.decode(each) for each in reply["receipts"])
+        receipts = tuple(reply["receipts"])
         for tx_hash, why in reply["invalid"].items():
             log.info("skipped transaction %s: %s", encode_hex(tx_hash), why)
         return BuiltBlock(block, receipts, reply["invalid"], reply["encoded"], seconds=seconds)

@@ -158,7 +158,9 @@ def build_reply(builder: BlockBuilder, tx_builder, request: tuple) -> dict:
     return {
         "header": rlp.encode(block.header),
         "hashes": [tx.hash for tx in block.transactions],
-        "receipts": [receipt.encode() for receipt in built.receipts],
+        # The objects themselves: unpickling one costs ~5 us, decoding its RLP ~50 us, and
+        # the node's interpreter is the one that pays (the oracle tests compare encodings).
+        "receipts": built.receipts,
         "invalid": built.invalid,
         "encoded": built.encoded,
         "puts": puts,
