@@ -6,7 +6,7 @@ ways a second process can go wrong: it dies between blocks, in the middle of a b
 after sending a block the node then writes; the commit hook refuses a block; the node
 writes blocks the child did not build (imports). Each time the next blocks must be exactly
 the thread builder's and no accepted transaction may be lost. (Each test starts a child
-interpreter, ~1 s: two stay in the fast loop.)
+interpreter, ~1 s: one stays in the fast loop.)
 """
 import os
 import signal
@@ -103,6 +103,7 @@ def test_a_child_killed_between_blocks_is_replaced(twins):
     assert twins.process.builder.restarts == 1
 
 
+@pytest.mark.slow
 def test_a_child_killed_mid_block_writes_nothing_and_loses_nothing(twins, monkeypatch):
     twins.transfers(2)
     twins.produce()
