@@ -31,9 +31,9 @@ import rlp
 from eth_keys import keys
 
 from fee_plugin import build_chain, load_genesis
-from proc_stats import cpu_ticks, drift_mib_per_min, mapped_files, memory_mib
 from fee_plugin.artifact import vault_function
 from fee_plugin.node.leveldb import LevelDB, MemoryDB
+from proc_stats import cpu_ticks, drift_mib_per_min, mapped_files, memory_mib
 
 BENCH_DIR = Path(__file__).resolve().parent
 GENESIS = BENCH_DIR / "node_genesis.json"

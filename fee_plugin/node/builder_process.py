@@ -49,7 +49,7 @@ class ProcessBlockBuilder(BlockBuilder):
         super().__init__(genesis, db, max_block_bytes)  # writes the genesis if it is new
         self.cache_bytes = cache_bytes
         self._forget_lock = threading.Lock()
-        self._forget: Optional[List[bytes]] = []  # None: everything
+        self._forget: Optional[List[bytes]] = []  # keys the child must drop; None: everything
         self._process = None
         self._conn = None
         self.restarts = -1  # child processes started after the first
@@ -151,7 +151,7 @@ class ProcessBlockBuilder(BlockBuilder):
             raise BuilderProcessFailed(f"the builder process failed: {err!r}") from None
         verdict = b"N"
         try:
-            built = self._built(reply, by_hash, time.perf_counter() - started)
+            built = self._built(parent.block_number + 1, reply, by_hash, time.perf_counter() - started)
             if commit_hook is not None and not commit_hook(built):
                 raise CommitRefused(f"block {built.block.number} refused by the commit hook")
             self.db.write_items(reply["puts"], reply["deletes"])
@@ -179,11 +179,10 @@ class ProcessBlockBuilder(BlockBuilder):
             else:
                 raise OSError(f"unexpected message {kind!r} from the builder process")
 
-    def _built(self, reply: dict, by_hash: dict, seconds: float) -> BuiltBlock:
+    def _built(self, number: int, reply: dict, by_hash: dict, seconds: float) -> BuiltBlock:
         """The block object from the child's header and the pool's own transactions (their
         senders already recovered), and the child's receipts."""
-        vm_class = self.chain.get_vm_class_for_block_number(self.head().block_number + 1)
-        block_class = vm_class.get_block_class()
+        block_class = self.chain.get_vm_class_for_block_number(number).get_block_class()
         meta = block_class._meta  # pyrlp's field table: the block's header sedes
         header = rlp.decode(reply["header"], sedes=meta.sedes[meta.field_names.index("header")])
         block = block_class(header, [by_hash[tx_hash] for tx_hash in reply["hashes"]], [], [])

@@ -18,7 +18,6 @@ bytes, so the child does not recover them again. Nothing here touches the disk.
 import pickle
 import signal
 import sys
-import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -48,12 +47,10 @@ class RemoteBackend:
         self.cache: Dict[bytes, Optional[bytes]] = {}  # None: known to be missing
         self.size = 0
         self.staged: Optional[tuple] = None  # (puts, deletes) of the block awaiting its verdict
-        self.misses = 0
 
     def get(self, key: bytes) -> Optional[bytes]:
         value = self.cache.get(key, _UNKNOWN)
         if value is _UNKNOWN:
-            self.misses += 1
             self.conn.send_bytes(b"R" + key)
             reply = self.conn.recv_bytes()
             value = reply[1:] if reply[:1] == b"V" else None
@@ -121,10 +118,7 @@ class RemoteDB(LevelDB):
     """LevelDB's block batches over a RemoteBackend: a block's one write is staged."""
 
     def __init__(self, backend: RemoteBackend) -> None:
-        self.path = Path("<builder process>")
-        self._db = backend
-        self._block = None
-        self._block_thread = None
+        self._attach(Path("<builder process>"), backend)
 
     def __repr__(self) -> str:
         return "RemoteDB()"
@@ -148,7 +142,6 @@ def build_reply(builder: BlockBuilder, tx_builder, request: tuple) -> dict:
             run.append(PoolTx(tx, raw, seq, 0.0))
         runs[sender] = run
     builder.max_block_bytes = max_block_bytes
-    started = time.perf_counter()
     with builder.db.block_batch():
         built = builder._execute(parent, runs, timestamp)
     block = built.block
@@ -165,7 +158,6 @@ def build_reply(builder: BlockBuilder, tx_builder, request: tuple) -> dict:
         "encoded": built.encoded,
         "puts": puts,
         "deletes": deletes,
-        "seconds": time.perf_counter() - started,
     }
 
 

@@ -126,15 +126,19 @@ class LevelDB(BaseAtomicDB):
 
     def __init__(self, path: str | Path, create_if_missing: bool = True,
                  max_open_files: int = MAX_OPEN_FILES) -> None:
-        self.path = Path(path)
-        self._db = plyvel.DB(str(self.path), create_if_missing=create_if_missing,
-                             max_open_files=max_open_files)
+        self._attach(Path(path), plyvel.DB(str(path), create_if_missing=create_if_missing,
+                                           max_open_files=max_open_files))
+        _open_dbs[id(self)] = self
+
+    def _attach(self, path: Path, handle) -> None:
+        """Store in `handle` (plyvel's API: get, put, delete, write_batch, close)."""
+        self.path = path
+        self._db = handle
         # The open block's pending writes and deletes; None when no block_batch is open.
         # Only the thread that opened it sees it: readers on other threads (RPC) keep
         # reading the last committed block, never a half-built or refused one.
         self._block: DBDiffTracker | None = None
         self._block_thread: int | None = None
-        _open_dbs[id(self)] = self
 
     def __repr__(self) -> str:
         return f"LevelDB({str(self.path)!r})"
@@ -322,10 +326,7 @@ class MemoryDB(LevelDB):
     write per block), for `fee-node run --memory`, the demo and tests."""
 
     def __init__(self) -> None:
-        self.path = Path(":memory:")
-        self._db = _DictBackend()
-        self._block = None
-        self._block_thread = None
+        self._attach(Path(":memory:"), _DictBackend())
 
     def __repr__(self) -> str:
         return "MemoryDB()"
